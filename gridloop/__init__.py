@@ -1,0 +1,1 @@
+"""Application shell of gridloop: settings, logging, the embedded stack and the CLI."""
