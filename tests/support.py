@@ -1,0 +1,99 @@
+"""Builders shared by the tests: actors, a report, a policy, a calendar that covers today."""
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from domain.calendar import WorkingCalendar, YearSchedule
+from domain.messages import CaseInput
+from domain.model import Actor, Location, Report, ReporterContact, Role, SlaPolicy, Source, Urgency
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LAST_PUBLISHED_YEAR = 2026
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def coordinator() -> Actor:
+    return Actor(user_id="zhihuishi-01", role=Role.COORDINATOR)
+
+
+def department(code: str) -> Actor:
+    return Actor(user_id=f"{code}-officer", role=Role.DEPARTMENT, department=code)
+
+
+def grid_worker() -> Actor:
+    return Actor(user_id="wangge-0107", role=Role.GRID_WORKER)
+
+
+def reporter() -> Actor:
+    return Actor(user_id="public", role=Role.REPORTER)
+
+
+def auditor() -> Actor:
+    return Actor(user_id="ducha-01", role=Role.AUDITOR)
+
+
+def policy(**overrides: object) -> SlaPolicy:
+    values: dict[str, object] = {
+        "sign_for_hours": 2,
+        "handling_days": 3,
+        "consultation_days": 2,
+        "feedback_days": 3,
+        "warning_ratio": 0.8,
+        "escalation_grace_hours": 8,
+        "follow_up_after": (),
+        "max_rehandling_rounds": 1,
+        "repeated_return_threshold": 2,
+        "review_sampling_rate": 0.0,
+    }
+    values.update(overrides)
+    return SlaPolicy.model_validate(values)
+
+
+def case_input(
+    reported_at: datetime, sla: SlaPolicy | None = None, case_no: str | None = None
+) -> CaseInput:
+    report = Report(
+        category="occupy_road_business",
+        urgency=Urgency.NORMAL,
+        location=Location(address="嘉善县罗星街道解放东路 88 号", latitude=30.84, longitude=120.92),
+        grid="luoxing-jiefang-03",
+        town="luoxing",
+        source=Source.GRID_PATROL,
+        description="沿街店铺占道经营，堆放货物影响通行",
+        evidence_urls=("https://evidence.example/photo-1.jpg",),
+        reporter=ReporterContact(name="张三", phone="13800000000"),
+        reported_by=grid_worker(),
+        reported_at=reported_at,
+    )
+    return CaseInput(
+        case_no=case_no or f"T{uuid.uuid4().hex[:12].upper()}",
+        report=report,
+        policy=sla or policy(),
+    )
+
+
+def calendar_through(last_year: int) -> WorkingCalendar:
+    """The statutory calendar, plus plain Monday-to-Friday years up to `last_year`.
+
+    Workflow tests run at the test server's clock (the time-skipping server starts years
+    ahead), so their deadlines fall in years whose schedule nobody has published yet; those
+    years get no holidays here. Tests of the calendar itself use the real tables only.
+    """
+    filler = {
+        year: YearSchedule(holidays=frozenset(), workdays=frozenset())
+        for year in range(LAST_PUBLISHED_YEAR + 1, last_year + 1)
+    }
+    return WorkingCalendar(operator_table=filler)
+
+
+def at(text: str) -> datetime:
+    """A Shanghai wall-clock moment, e.g. at("2026-03-02 09:00")."""
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)

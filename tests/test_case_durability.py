@@ -1,0 +1,113 @@
+"""On the dev server: a worker replaced mid-case, continue-as-new, and search attributes."""
+
+import asyncio
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from domain.calendar import WorkingCalendar
+from domain.messages import AddProgressNote, CompleteWork, Dispatch, SignForWork
+from domain.model import Stage, Status
+from tests.conftest import HistoryLog, make_worker
+from tests.driver import CaseUnderTest
+from tests.support import case_input, coordinator, department, policy, request_id
+from workflows.case import CaseWorkflow
+from workflows.search_attributes import OVERDUE, STAGE
+
+MARKET = "market_supervision"
+
+
+async def test_a_new_worker_continues_a_case_the_old_one_left(
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    history_log: HistoryLog,
+) -> None:
+    now = await dev_env.get_current_time()
+    async with make_worker(dev_env.client, task_queue, calendar):
+        case = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
+        await case.act(
+            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
+        )
+        await case.act(SignForWork(request_id=request_id(), actor=department(MARKET)))
+
+    # No worker at all: the case waits, nothing is lost.
+    assert (await case.handle.describe()).status is WorkflowExecutionStatus.RUNNING
+
+    async with make_worker(dev_env.client, task_queue, calendar):
+        await case.act(
+            CompleteWork(request_id=request_id(), actor=department(MARKET), result="已处理")
+        )
+        state = await case.case()
+    assert state.status is Status.AWAITING_VERIFICATION
+    assert [e.type for e in state.events][-3:] == ["round_started", "signed", "completed"]
+
+
+async def test_continue_as_new_keeps_state_and_concurrent_messages(
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    history_log: HistoryLog,
+) -> None:
+    now = await dev_env.get_current_time()
+    async with make_worker(dev_env.client, task_queue, calendar):
+        case = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
+        first_run = (await case.handle.describe()).run_id
+        await case.act(
+            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
+        )
+        await case.act(SignForWork(request_id=request_id(), actor=department(MARKET)))
+
+        notes = [
+            AddProgressNote(
+                request_id=request_id(), actor=department(MARKET), note=f"第 {n} 次进展"
+            )
+            for n in range(30)
+        ]
+        answers = await asyncio.gather(*(case.act(note) for note in notes))
+        assert len({a.event_sequence for a in answers}) == len(notes)
+
+        latest = dev_env.client.get_workflow_handle_for(CaseWorkflow.run, case.handle.id)
+        assert (await latest.describe()).run_id != first_run
+        state = await CaseUnderTest(dev_env, latest).case()
+        noted = [e.data["note"] for e in state.events if e.type == "progress_noted"]
+        assert sorted(noted) == sorted(n.note for n in notes)
+        assert state.assignments[0].signed_at is not None
+        assert [e.sequence for e in state.events] == list(range(1, len(state.events) + 1))
+
+        # Same request id after the cut: still one effect.
+        repeat = await CaseUnderTest(dev_env, latest).act(notes[0])
+        assert repeat == answers[0]
+
+
+async def test_search_attributes_describe_the_case_without_personal_data(
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    history_log: HistoryLog,
+) -> None:
+    now = await dev_env.get_current_time()
+    async with make_worker(dev_env.client, task_queue, calendar):
+        report = case_input(now, policy())
+        case = await CaseUnderTest.start(dev_env, task_queue, report, history_log)
+        await case.act(
+            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
+        )
+        description = await case.handle.describe()
+    attributes = description.typed_search_attributes
+    assert attributes.get(STAGE) == Stage.HANDLE.value
+    assert attributes.get(OVERDUE) is False
+    values = [str(pair.value) for pair in attributes]
+    contact = report.report.reporter
+    assert all(contact.phone not in v and contact.name not in v for v in values)
+
+    query = (
+        f"GridloopStage = 'handle' AND GridloopLeadDepartment = '{MARKET}' "
+        f"AND WorkflowId = '{case.handle.id}'"
+    )
+    for _ in range(50):  # visibility is eventually consistent
+        found = [w.id async for w in dev_env.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.2)
+    assert found == [case.handle.id]

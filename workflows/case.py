@@ -1,0 +1,357 @@
+"""CaseWorkflow: one durable workflow per case, from report to archive.
+
+Deterministic orchestration only. The rules live in `domain`; this class turns them into Temporal
+messages (an Update per action, validated before it reaches history), runs one timer loop over
+every SLA clock and follow-up, asks the calendar activity for deadlines, publishes search
+attributes, and continues as new when the history grows long.
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import rules
+    from domain.errors import CaseRuleViolation, Refusal
+    from domain.messages import (
+        ActionAccepted,
+        AddProgressNote,
+        CaseInput,
+        CaseSummary,
+        Command,
+        CompleteWork,
+        ConveneConsultation,
+        DecideExtension,
+        Dispatch,
+        Escalate,
+        RateFeedback,
+        RecordConsultationDecision,
+        RecordFollowUp,
+        RecordReviewFindings,
+        RequestExtension,
+        ResolveOnSite,
+        ResumeCase,
+        ReturnWork,
+        SignForWork,
+        SubmitFinalReply,
+        SuspendCase,
+        Urge,
+        VerifyOnSite,
+    )
+    from domain.model import Frozen, Stage
+    from domain.state import NO_PLANNING, CaseState, Flags, Planning, PlanningNeeds
+    from workflows import search_attributes as sa
+
+PLANNING_TIMEOUT = timedelta(seconds=30)
+PLANNING_RETRY = RetryPolicy(
+    maximum_attempts=5, non_retryable_error_types=[Refusal.CALENDAR_DATA_MISSING.value]
+)
+
+
+class CaseSnapshot(Frozen):
+    """The answer to the `state` query: the whole case and its flags."""
+
+    case: CaseState
+    flags: Flags
+
+
+def workflow_id(case_no: str) -> str:
+    return f"case-{case_no}"
+
+
+@workflow.defn
+class CaseWorkflow:
+    @workflow.init
+    def __init__(self, case: CaseInput, carried: CaseState | None = None) -> None:
+        sampled = workflow.random().random() < case.policy.review_sampling_rate
+        self._case = carried or CaseState.open(case, sampled_for_review=sampled)
+        self._input = case
+        self._lock = asyncio.Lock()
+        self._changed = False
+        self._published: list[SearchAttributeUpdate[Any]] = []
+
+    @workflow.run
+    async def run(self, case: CaseInput, carried: CaseState | None = None) -> CaseSummary:
+        self._publish()
+        while self._case.stage is not Stage.ARCHIVED:
+            await self._sleep_until_next_thing()
+            async with self._lock:
+                if self._case.fire_timers(workflow.now()):
+                    self._publish()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(args=[self._input, self._case])
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._summary()
+
+    async def _sleep_until_next_thing(self) -> None:
+        """Wake on any message, on the next SLA instant, or when history asks to be cut."""
+        self._changed = False
+        wakeup = self._case.next_wakeup()
+        timeout = None if wakeup is None else max(wakeup - workflow.now(), timedelta(0))
+        if timeout == timedelta(0):
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._changed or self._should_continue_as_new(), timeout=timeout
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested()
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> CaseSnapshot:
+        return CaseSnapshot(case=self._case, flags=self._case.flags())
+
+    # ---- updates: one per action -----------------------------------------------------------
+
+    @workflow.update
+    async def resolve_on_site(self, command: ResolveOnSite) -> ActionAccepted:
+        return await self._act(command)
+
+    @resolve_on_site.validator
+    def _check_resolve_on_site(self, command: ResolveOnSite) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def dispatch(self, command: Dispatch) -> ActionAccepted:
+        return await self._act(command)
+
+    @dispatch.validator
+    def _check_dispatch(self, command: Dispatch) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def convene_consultation(self, command: ConveneConsultation) -> ActionAccepted:
+        return await self._act(command)
+
+    @convene_consultation.validator
+    def _check_convene_consultation(self, command: ConveneConsultation) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def record_consultation_decision(
+        self, command: RecordConsultationDecision
+    ) -> ActionAccepted:
+        return await self._act(command)
+
+    @record_consultation_decision.validator
+    def _check_record_consultation_decision(self, command: RecordConsultationDecision) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def escalate(self, command: Escalate) -> ActionAccepted:
+        return await self._act(command)
+
+    @escalate.validator
+    def _check_escalate(self, command: Escalate) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def sign_for_work(self, command: SignForWork) -> ActionAccepted:
+        return await self._act(command)
+
+    @sign_for_work.validator
+    def _check_sign_for_work(self, command: SignForWork) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def complete_work(self, command: CompleteWork) -> ActionAccepted:
+        return await self._act(command)
+
+    @complete_work.validator
+    def _check_complete_work(self, command: CompleteWork) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def return_work(self, command: ReturnWork) -> ActionAccepted:
+        return await self._act(command)
+
+    @return_work.validator
+    def _check_return_work(self, command: ReturnWork) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def add_progress_note(self, command: AddProgressNote) -> ActionAccepted:
+        return await self._act(command)
+
+    @add_progress_note.validator
+    def _check_add_progress_note(self, command: AddProgressNote) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def request_extension(self, command: RequestExtension) -> ActionAccepted:
+        return await self._act(command)
+
+    @request_extension.validator
+    def _check_request_extension(self, command: RequestExtension) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def decide_extension(self, command: DecideExtension) -> ActionAccepted:
+        return await self._act(command)
+
+    @decide_extension.validator
+    def _check_decide_extension(self, command: DecideExtension) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def suspend(self, command: SuspendCase) -> ActionAccepted:
+        return await self._act(command)
+
+    @suspend.validator
+    def _check_suspend(self, command: SuspendCase) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def resume(self, command: ResumeCase) -> ActionAccepted:
+        return await self._act(command)
+
+    @resume.validator
+    def _check_resume(self, command: ResumeCase) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def submit_final_reply(self, command: SubmitFinalReply) -> ActionAccepted:
+        return await self._act(command)
+
+    @submit_final_reply.validator
+    def _check_submit_final_reply(self, command: SubmitFinalReply) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def verify_on_site(self, command: VerifyOnSite) -> ActionAccepted:
+        return await self._act(command)
+
+    @verify_on_site.validator
+    def _check_verify_on_site(self, command: VerifyOnSite) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def rate_feedback(self, command: RateFeedback) -> ActionAccepted:
+        return await self._act(command)
+
+    @rate_feedback.validator
+    def _check_rate_feedback(self, command: RateFeedback) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def record_follow_up(self, command: RecordFollowUp) -> ActionAccepted:
+        return await self._act(command)
+
+    @record_follow_up.validator
+    def _check_record_follow_up(self, command: RecordFollowUp) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def record_review_findings(self, command: RecordReviewFindings) -> ActionAccepted:
+        return await self._act(command)
+
+    @record_review_findings.validator
+    def _check_record_review_findings(self, command: RecordReviewFindings) -> None:
+        self._refuse_if_illegal(command)
+
+    # ---- signals: fire-and-forget notices ----------------------------------------------------
+
+    @workflow.signal
+    async def urge(self, command: Urge) -> None:
+        """催办 needs no answer; an urge that makes no sense is logged and dropped."""
+        async with self._lock:
+            try:
+                rules.apply(self._case, command, workflow.now(), NO_PLANNING)
+            except CaseRuleViolation as refused:
+                workflow.logger.warning(
+                    "urge ignored",
+                    extra={"refusal": refused.refusal.value, "request_id": command.request_id},
+                )
+                return
+            self._changed = True
+
+    # ---- the one path every action takes -------------------------------------------------------
+
+    def _refuse_if_illegal(self, command: Command) -> None:
+        try:
+            rules.validate(self._case, command, workflow.now())
+        except CaseRuleViolation as refused:
+            raise _refusal_error(refused) from refused
+
+    async def _act(self, command: Command) -> ActionAccepted:
+        async with self._lock:
+            # Another action may have run while this one waited for the lock: check again.
+            now = workflow.now()
+            self._refuse_if_illegal(command)
+            needs = rules.planning_needs(self._case, command, now)
+            planning = NO_PLANNING if needs.empty else await self._plan(needs)
+            try:
+                answer = rules.apply(self._case, command, now, planning)
+            except CaseRuleViolation as refused:
+                raise _refusal_error(refused) from refused
+            self._changed = True
+            self._publish()
+            return answer
+
+    async def _plan(self, needs: PlanningNeeds) -> Planning:
+        try:
+            planning: Planning = await workflow.execute_activity(
+                "plan_clocks",
+                needs,
+                result_type=Planning,
+                start_to_close_timeout=PLANNING_TIMEOUT,
+                retry_policy=PLANNING_RETRY,
+            )
+        except ActivityError as failed:
+            cause = failed.cause
+            if isinstance(cause, ApplicationError) and cause.type:
+                raise ApplicationError(
+                    cause.message, *cause.details, type=cause.type, non_retryable=True
+                ) from failed
+            raise ApplicationError(
+                "deadline planning failed", type="planning_failed", non_retryable=True
+            ) from failed
+        return planning
+
+    def _publish(self) -> None:
+        case = self._case
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.STAGE.value_set(case.stage.value),
+            sa.CATEGORY.value_set(case.report.category),
+            sa.GRID.value_set(case.report.grid),
+            sa.TOWN.value_set(case.report.town),
+            sa.URGENCY.value_set(case.report.urgency.value),
+            sa.OVERDUE.value_set(case.flags().overdue),
+        ]
+        if case.lead_department is not None:
+            updates.append(sa.LEAD_DEPARTMENT.value_set(case.lead_department))
+        if updates != self._published:
+            workflow.upsert_search_attributes(updates)
+            self._published = updates
+
+    def _summary(self) -> CaseSummary:
+        case = self._case
+        return CaseSummary(
+            case_no=case.case_no,
+            closed_at=case.closed_at,
+            rounds=len(case.rounds),
+            rehandling_rounds=case.rehandling_rounds,
+            recurrences=case.recurrences,
+            returns=sum(case.returns.values()),
+            breaches=case.breaches(),
+            rating=case.rating,
+            review_triggers=tuple(case.review_triggers),
+        )
+
+
+def _refusal_error(refused: CaseRuleViolation) -> ApplicationError:
+    return ApplicationError(
+        refused.message("en"),
+        {"refusal": refused.refusal.value, "params": refused.params},
+        type=refused.refusal.value,
+        non_retryable=True,
+    )
