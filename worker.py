@@ -1,15 +1,11 @@
 """Temporal worker entry point: the case workflow and its activities on one task queue."""
 
-import asyncio
-
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from domain.calendar import WorkingCalendar
-from gridloop.logging import configure_logging
-from gridloop.settings import Settings, get_settings
-from gridloop.temporal import connect
+from gridloop.settings import Settings
 from workflows.case import CaseWorkflow
 
 
@@ -32,15 +28,11 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    configure_logging(settings)
-    address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-    client = await connect(address, settings.temporal_namespace)
-    await build_worker(client, settings).run()
-
-
 def main() -> None:
-    asyncio.run(run_worker(get_settings()))
+    """`python worker.py` is `gridloop worker`."""
+    from gridloop.cli import main as gridloop
+
+    gridloop(["worker"])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""HTTP API of gridloop (FastAPI); build it with :func:`api.app.create_app`."""

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from domain.calendar import WorkingCalendar, YearSchedule
@@ -88,6 +89,16 @@ def calendar_through(last_year: int) -> WorkingCalendar:
         for year in range(LAST_PUBLISHED_YEAR + 1, last_year + 1)
     }
     return WorkingCalendar(operator_table=filler)
+
+
+def write_filler_table(path: Path, last_year: int) -> Path:
+    """The same filler years as `calendar_through`, as an operator table file for a process."""
+    lines = [
+        f"[{year}]\nholidays = []\nworkdays = []\n"
+        for year in range(LAST_PUBLISHED_YEAR + 1, last_year + 1)
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def at(text: str) -> datetime:

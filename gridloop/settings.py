@@ -1,0 +1,130 @@
+"""Process configuration, read from the environment.
+
+Every variable is ``GRIDLOOP_<FIELD>``, except ``TEMPORAL_ADDRESS`` and ``DATABASE_URL``, which
+are also read unprefixed (the names Temporal's and most database tooling use). When both
+spellings are set, the ``GRIDLOOP_`` one wins. The README's settings table is written from the
+docstrings below; keep them in step.
+"""
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_HHMM = r"(?:[01]\d|2[0-3]):[0-5]\d"
+_WORKING_HOURS = re.compile(rf"{_HHMM}-{_HHMM}(?:,{_HHMM}-{_HHMM})*")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """gridloop settings; one instance per process (see :func:`get_settings`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDLOOP_",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        use_attribute_docstrings=True,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    """Deployment kind: `development` or `production`."""
+
+    data_dir: Path = Path("var")
+    """Directory for local state: the embedded Temporal SQLite file and its log."""
+
+    temporal_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GRIDLOOP_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS"),
+    )
+    """`host:port` of an external Temporal frontend. Unset: `gridloop up` starts an embedded
+    dev server."""
+
+    temporal_namespace: str = "default"
+    """Temporal namespace holding the case workflows."""
+
+    task_queue: str = "gridloop-cases"
+    """Task queue the worker polls and case workflows are started on."""
+
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    """gRPC port of the embedded dev server (127.0.0.1)."""
+
+    temporal_ui_port: int = Field(default=8233, ge=0, le=65535)
+    """Web UI port of the embedded dev server; `0` runs it headless."""
+
+    http_host: str = "127.0.0.1"
+    """Interface the HTTP server binds to."""
+
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    """Port of the HTTP server (health endpoints, API, console)."""
+
+    working_hours: str = "08:30-12:00,13:30-17:30"
+    """Working periods of a working day, `HH:MM-HH:MM` joined by commas; SLA clocks run only
+    inside them."""
+
+    timezone: str = "Asia/Shanghai"
+    """IANA time zone of the working calendar."""
+
+    holiday_table: Path | None = None
+    """Optional holiday table overriding the built-in Chinese calendar (see docs/calendar.md)."""
+
+    log_level: LogLevel = "INFO"
+    """Minimum level logged, for gridloop, Temporal and uvicorn alike."""
+
+    log_format: Literal["auto", "console", "json"] = "auto"
+    """`console` (human), `json` (one object a line), or `auto`: console when stderr is a
+    terminal, else JSON."""
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GRIDLOOP_DATABASE_URL", "DATABASE_URL"),
+    )
+    """SQLAlchemy URL of the read model. Not used yet: reserved for the read-model issue."""
+
+    @field_validator("temporal_address", "database_url", "holiday_table", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _check_working_hours(cls, value: str) -> str:
+        value = value.replace(" ", "")
+        if not _WORKING_HOURS.fullmatch(value):
+            raise ValueError("expected HH:MM-HH:MM periods joined by commas")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def temporal_db_path(self) -> Path:
+        """SQLite file of the embedded dev server; it persists cases across restarts."""
+        return self.data_dir / "temporal.db"
+
+    @property
+    def effective_temporal_address(self) -> str:
+        """Where clients connect: the external server if configured, else the embedded one."""
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
