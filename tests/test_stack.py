@@ -272,3 +272,28 @@ async def test_open_cases_and_their_timers_survive_a_restart(tmp_path: Path) -> 
         assert (await cases.act(handle, recheck)).stage is Stage.ARCHIVED
     finally:
         assert await second.stop(signal.SIGTERM) == 0
+
+
+async def test_with_temporal_address_up_uses_that_server_and_starts_none(tmp_path: Path) -> None:
+    external = EmbeddedTemporal(tmp_path / "external", port=free_port(), ui_port=0)
+    async with external:
+        data_dir = tmp_path / "var"
+        up = Up(data_dir, tmp_path / "up.log")
+        up.env["TEMPORAL_ADDRESS"] = external.address
+        await up.start()
+        try:
+            await up.wait_ready()
+            client = await connect(external.address, "default")
+            assert set(SEARCH_ATTRIBUTE_TYPES) <= set(await custom_search_attributes(client))
+            case = case_input(datetime.now(UTC), policy())
+            handle = await cases.start_case(client, case, "gridloop-cases")
+            resolved = ResolveOnSite(
+                request_id=request_id(),
+                actor=grid_worker(),
+                result="现场处置完毕",
+                evidence_urls=("https://evidence.example/after.jpg",),
+            )
+            assert (await cases.act(handle, resolved)).stage is Stage.FEEDBACK
+        finally:
+            assert await up.stop(signal.SIGINT) == 0
+        assert not (data_dir / "temporal.db").exists()
