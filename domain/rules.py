@@ -527,7 +527,9 @@ class ResumeCaseRule(Rule):
         shift = planning.shift
         assert shift is not None, "a resume is always planned"
         remaining = list(shift.instants)
-        for owner, clock in case._owned_running_clocks():
+        for owner, clock in case.owned_clocks():
+            if not clock.running:
+                continue
             count = len(clock.pending_instants())
             shifted, remaining = tuple(remaining[:count]), remaining[count:]
             replace_clock(owner, clock, clock.with_instants(shifted), case)

@@ -148,6 +148,9 @@ class Suspension(State):
     paused_working_time: timedelta | None = None
 
 
+ClockOwner = Consultation | Assignment | None
+
+
 class Flags(Frozen):
     suspended: bool
     overdue: bool
@@ -233,13 +236,17 @@ class CaseState(State):
             return []
         return [a for a in self.assignments if a.round == current.number]
 
-    def running_clocks(self) -> list[SlaClock]:
-        clocks = [c.clock for c in self.consultations if c.clock.running]
+    def owned_clocks(self) -> list[tuple[ClockOwner, SlaClock]]:
+        """Every SLA clock the case ever started, with what it belongs to (None: the case)."""
+        owned: list[tuple[ClockOwner, SlaClock]] = [(c, c.clock) for c in self.consultations]
         for assignment in self.assignments:
-            clocks += [c for c in (assignment.sign_clock, assignment.handling_clock) if c.running]
-        if self.feedback_clock is not None and self.feedback_clock.running:
-            clocks.append(self.feedback_clock)
-        return clocks
+            owned += [(assignment, assignment.sign_clock), (assignment, assignment.handling_clock)]
+        if self.feedback_clock is not None:
+            owned.append((None, self.feedback_clock))
+        return owned
+
+    def running_clocks(self) -> list[SlaClock]:
+        return [clock for _, clock in self.owned_clocks() if clock.running]
 
     def flags(self) -> Flags:
         return Flags(
@@ -250,10 +257,12 @@ class CaseState(State):
         )
 
     def breaches(self) -> int:
-        clocks = [c.clock for c in self.consultations]
-        for assignment in self.assignments:
-            clocks += [assignment.sign_clock, assignment.handling_clock]
-        return sum(1 for clock in clocks if clock.kind is not ClockKind.FEEDBACK and clock.breached)
+        """Missed deadlines; a feedback window that ends unrated is nobody's breach."""
+        return sum(
+            1
+            for _, clock in self.owned_clocks()
+            if clock.kind is not ClockKind.FEEDBACK and clock.breached
+        )
 
     # ---- time --------------------------------------------------------------------------------
 
@@ -280,28 +289,12 @@ class CaseState(State):
                 self.status = Status.FOLLOW_UP_DUE
                 self._record("follow_up_due", SYSTEM, at, due_at=check.due_at.isoformat())
                 return
-        for owner, clock in self._owned_running_clocks():
+        for owner, clock in self.owned_clocks():
             if clock.next_instant() == at:
                 self._advance_clock(owner, clock, at)
                 return
 
-    def _owned_running_clocks(self) -> list[tuple[Consultation | Assignment | None, SlaClock]]:
-        owned: list[tuple[Consultation | Assignment | None, SlaClock]] = [
-            (c, c.clock) for c in self.consultations if c.clock.running
-        ]
-        for assignment in self.assignments:
-            owned += [
-                (assignment, c)
-                for c in (assignment.sign_clock, assignment.handling_clock)
-                if c.running
-            ]
-        if self.feedback_clock is not None and self.feedback_clock.running:
-            owned.append((None, self.feedback_clock))
-        return owned
-
-    def _advance_clock(
-        self, owner: Consultation | Assignment | None, clock: SlaClock, at: datetime
-    ) -> None:
+    def _advance_clock(self, owner: ClockOwner, clock: SlaClock, at: datetime) -> None:
         if clock.kind is ClockKind.FEEDBACK:
             self.feedback_clock = clock.stopped(at).model_copy(update={"overdue_at": at})
             self._record("feedback_not_given", SYSTEM, at)
@@ -535,9 +528,7 @@ def stop_if_running(clock: SlaClock, now: datetime) -> SlaClock:
     return clock.stopped(now) if clock.running else clock
 
 
-def _clock_owner_data(
-    owner: Consultation | Assignment | None, clock: SlaClock
-) -> dict[str, EventValue]:
+def _clock_owner_data(owner: ClockOwner, clock: SlaClock) -> dict[str, EventValue]:
     data: dict[str, EventValue] = {"clock": clock.kind.value}
     if isinstance(owner, Assignment):
         data |= {"assignment_id": owner.assignment_id, "department": owner.department}
@@ -545,7 +536,7 @@ def _clock_owner_data(
 
 
 def replace_clock(
-    owner: Consultation | Assignment | None,
+    owner: ClockOwner,
     old: SlaClock,
     new: SlaClock,
     case: CaseState,
