@@ -6,8 +6,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain import rules
 from domain.calendar import WorkingCalendar
 from domain.messages import (
+    AddProgressNote,
     CompleteWork,
     ConveneConsultation,
     DecideExtension,
@@ -40,6 +42,7 @@ from domain.model import (
     Status,
     Tier,
 )
+from domain.state import CaseState
 from tests.conftest import HistoryLog, make_worker
 from tests.driver import CaseUnderTest
 from tests.support import (
@@ -543,3 +546,26 @@ async def test_deadline_beyond_the_known_calendar_is_refused(
         state = await case.case()
         assert state.stage is Stage.REPORT
         assert state.assignments == []
+
+
+async def test_a_defect_fails_one_action_and_leaves_the_case_unchanged(
+    open_case, monkeypatch: pytest.MonkeyPatch, history_log: HistoryLog
+) -> None:
+    case = await open_case()
+    history_log.forget(case.handle.id)
+    await dispatch(case, MARKET)
+    before = await case.case()
+    note_rule = rules.RULES[AddProgressNote]
+
+    def half_applied(case_state: CaseState, *args: object) -> None:
+        case_state.assignments[0].urge_count += 100
+        raise LookupError("simulated defect")
+
+    monkeypatch.setattr(note_rule, "apply", half_applied)
+    note = AddProgressNote(request_id=request_id(), actor=department(MARKET), note="进展")
+    assert await case.refusal(note) == "internal_error"
+    assert await case.case() == before
+
+    monkeypatch.undo()
+    await case.act(SignForWork(request_id=request_id(), actor=department(MARKET)))
+    assert (await case.case()).assignments[0].signed_at is not None

@@ -289,10 +289,23 @@ class CaseWorkflow:
             self._refuse_if_illegal(command)
             needs = rules.planning_needs(self._case, command, now)
             planning = NO_PLANNING if needs.empty else await self._plan(needs)
+            # Applied to a copy: an action changes the case completely or not at all.
+            draft = self._case.model_copy(deep=True)
             try:
-                answer = rules.apply(self._case, command, now, planning)
+                answer = rules.apply(draft, command, now, planning)
             except CaseRuleViolation as refused:
                 raise _refusal_error(refused) from refused
+            except (ValueError, TypeError, LookupError, AssertionError) as bug:
+                # A defect must fail this one Update, not wedge the workflow task for every
+                # later message; the case stays as it was.
+                workflow.logger.error(
+                    "action failed on a defect",
+                    extra={"request_id": command.request_id, "error": repr(bug)},
+                )
+                raise ApplicationError(
+                    "internal error; the case is unchanged", type="internal_error"
+                ) from bug
+            self._case = draft
             self._changed = True
             self._publish()
             return answer
