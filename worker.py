@@ -1,12 +1,20 @@
 """Temporal worker entry point: the case workflow and its activities on one task queue."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
+from activities.projection import ProjectionActivities
 from domain.calendar import WorkingCalendar
 from gridloop.settings import Settings
+from store.db import database_url, prepare_read_model
 from workflows.case import CaseWorkflow
+
+# Projection writes are short blocking database calls, one case at a time each.
+PROJECTION_THREADS = 8
 
 
 def build_worker(
@@ -15,16 +23,24 @@ def build_worker(
     *,
     task_queue: str | None = None,
     calendar: WorkingCalendar | None = None,
+    sessions: sessionmaker[Session] | None = None,
 ) -> Worker:
-    """The worker for `settings`; tests pass their own task queue and calendar."""
+    """The worker for `settings`; tests pass their own task queue, calendar and database."""
     calendar = calendar or WorkingCalendar.from_settings(
         settings.working_hours, settings.timezone, settings.holiday_table
+    )
+    sessions = sessions or prepare_read_model(
+        database_url(settings.database_url, settings.data_dir)
     )
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[CaseWorkflow],
-        activities=[CalendarActivities(calendar).plan_clocks],
+        activities=[
+            CalendarActivities(calendar).plan_clocks,
+            ProjectionActivities(sessions).project_case,
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=PROJECTION_THREADS),
     )
 
 

@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo-case", help="drive one demo case through the whole loop (needs `gridloop up`)"
     )
+    commands.add_parser(
+        "rebuild-projection",
+        help="recreate the read model's case rows from Temporal (needs the Temporal server)",
+    )
     return parser
 
 
@@ -55,7 +59,18 @@ def _demo_case(settings: Settings) -> int:
     return 0
 
 
-_COMMANDS = {"up": _up, "worker": _worker, "demo-case": _demo_case}
+def _rebuild_projection(settings: Settings) -> int:
+    from gridloop.stack import run_rebuild_projection
+
+    return asyncio.run(run_rebuild_projection(settings))
+
+
+_COMMANDS = {
+    "up": _up,
+    "worker": _worker,
+    "demo-case": _demo_case,
+    "rebuild-projection": _rebuild_projection,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -84,7 +84,8 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("GRIDLOOP_DATABASE_URL", "DATABASE_URL"),
     )
-    """SQLAlchemy URL of the read model. Not used yet: reserved for the read-model issue."""
+    """SQLAlchemy URL of the read model (e.g. `postgresql://user@host/db`). Unset: SQLite file
+    `gridloop.db` in the data directory."""
 
     @field_validator("temporal_address", "database_url", "holiday_table", mode="before")
     @classmethod

@@ -24,12 +24,14 @@ from api.app import create_app
 from domain.calendar import CalendarError
 from gridloop.devserver import EmbeddedTemporal, ensure_search_attributes
 from gridloop.logging import get_logger, install_temporal_runtime
+from gridloop.rebuild import rebuild_projection
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
 from gridloop.temporal import connect
+from store.db import database_url, prepare_read_model
 from worker import build_worker
 
-__all__ = ["run_up", "run_worker"]
+__all__ = ["run_rebuild_projection", "run_up", "run_worker"]
 
 log = get_logger(__name__)
 
@@ -250,3 +252,20 @@ async def run_worker(settings: Settings) -> int:
             return 1
     log.info("worker stopped")
     return 0 if stopping.is_set() else 1
+
+
+async def run_rebuild_projection(settings: Settings) -> int:
+    """Rebuild the read model from Temporal, with a worker of its own to answer the queries."""
+    address = settings.effective_temporal_address
+    try:
+        client = await connect(address, settings.temporal_namespace)
+        sessions = prepare_read_model(database_url(settings.database_url, settings.data_dir))
+    except (RuntimeError, RPCError, CalendarError) as exc:
+        log.error(
+            "cannot rebuild: is Temporal running (gridloop up)?", temporal=address, error=str(exc)
+        )
+        return 1
+    async with build_worker(client, settings, sessions=sessions):
+        rebuilt = await rebuild_projection(client, sessions, settings.task_queue)
+    log.info("read model rebuilt from Temporal", cases=rebuilt)
+    return 0

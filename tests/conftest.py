@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -19,6 +20,7 @@ from domain.calendar import WorkingCalendar
 from gridloop.devserver import ensure_search_attributes
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
+from store.db import database_url, prepare_read_model
 from tests.support import calendar_through
 from worker import build_worker
 from workflows.search_attributes import ALL_KEYS
@@ -30,16 +32,37 @@ CONTINUE_AS_NEW_AFTER = 40
 
 @dataclass
 class HistoryLog:
-    """Every case workflow the suite ran, so the replay test can replay them all."""
+    """Every case history the suite made, so the replay test can replay them all.
 
-    runs: list[tuple[Client, str]] = field(default_factory=list)
+    Cases are noted when they start and their histories fetched before their server stops.
+    """
+
+    pending: list[tuple[Client, str]] = field(default_factory=list)
+    histories: list[WorkflowHistory] = field(default_factory=list)
 
     def add(self, client: Client, workflow_id: str) -> None:
-        self.runs.append((client, workflow_id))
+        self.pending.append((client, workflow_id))
 
     def forget(self, workflow_id: str) -> None:
         """For a history made by code the test altered on purpose: it cannot replay."""
-        self.runs = [(client, wid) for client, wid in self.runs if wid != workflow_id]
+        self.pending = [(client, wid) for client, wid in self.pending if wid != workflow_id]
+
+    async def collect(self) -> None:
+        for client, workflow_id in self.pending:
+            self.histories += [history async for history in _every_run(client, workflow_id)]
+        self.pending = []
+
+
+async def _every_run(client: Client, workflow_id: str) -> AsyncIterator[WorkflowHistory]:
+    """The latest run, then each run it continued from."""
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        yield history
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return
 
 
 @pytest.fixture(scope="session")
@@ -47,20 +70,21 @@ def history_log() -> HistoryLog:
     return HistoryLog()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def calendar(time_skipping_env: WorkflowEnvironment) -> WorkingCalendar:
-    server_year = (await time_skipping_env.get_current_time()).year
-    return calendar_through(max(server_year, datetime.now(UTC).year) + 3)
+@pytest.fixture(scope="session")
+def calendar() -> WorkingCalendar:
+    return calendar_through(datetime.now(UTC).year + 3)
 
 
-@pytest_asyncio.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@pytest_asyncio.fixture
+async def time_skipping_env(history_log: HistoryLog) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test: its clock and skipping locks are the test's alone."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     await ensure_search_attributes(env.client, "default", SEARCH_ATTRIBUTE_TYPES)
     yield env
+    await history_log.collect()
     await env.shutdown()
 
 
@@ -84,13 +108,30 @@ def task_queue() -> str:
     return f"cases-{uuid.uuid4().hex[:10]}"
 
 
-def make_worker(client: Client, task_queue: str, calendar: WorkingCalendar) -> Worker:
-    return build_worker(client, Settings(), task_queue=task_queue, calendar=calendar)
+@pytest.fixture(scope="session")
+def read_model(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
+    """The read model the suite's workers project into (SQLite; see test_read_model.py for
+    PostgreSQL)."""
+    return prepare_read_model(database_url(None, tmp_path_factory.mktemp("read-model")))
+
+
+def make_worker(
+    client: Client,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    sessions: sessionmaker[Session],
+) -> Worker:
+    return build_worker(
+        client, Settings(), task_queue=task_queue, calendar=calendar, sessions=sessions
+    )
 
 
 @pytest_asyncio.fixture
 async def ts_worker(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, calendar: WorkingCalendar
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    read_model: sessionmaker[Session],
 ) -> AsyncIterator[Worker]:
-    async with make_worker(time_skipping_env.client, task_queue, calendar) as worker:
+    async with make_worker(time_skipping_env.client, task_queue, calendar, read_model) as worker:
         yield worker

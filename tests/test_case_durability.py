@@ -2,6 +2,7 @@
 
 import asyncio
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,9 +23,10 @@ async def test_a_new_worker_continues_a_case_the_old_one_left(
     task_queue: str,
     calendar: WorkingCalendar,
     history_log: HistoryLog,
+    read_model: sessionmaker[Session],
 ) -> None:
     now = await dev_env.get_current_time()
-    async with make_worker(dev_env.client, task_queue, calendar):
+    async with make_worker(dev_env.client, task_queue, calendar, read_model):
         case = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
         await case.act(
             Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
@@ -34,7 +36,7 @@ async def test_a_new_worker_continues_a_case_the_old_one_left(
     # No worker at all: the case waits, nothing is lost.
     assert (await case.handle.describe()).status is WorkflowExecutionStatus.RUNNING
 
-    async with make_worker(dev_env.client, task_queue, calendar):
+    async with make_worker(dev_env.client, task_queue, calendar, read_model):
         await case.act(
             CompleteWork(request_id=request_id(), actor=department(MARKET), result="已处理")
         )
@@ -48,9 +50,10 @@ async def test_continue_as_new_keeps_state_and_concurrent_messages(
     task_queue: str,
     calendar: WorkingCalendar,
     history_log: HistoryLog,
+    read_model: sessionmaker[Session],
 ) -> None:
     now = await dev_env.get_current_time()
-    async with make_worker(dev_env.client, task_queue, calendar):
+    async with make_worker(dev_env.client, task_queue, calendar, read_model):
         case = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
         first_run = (await case.handle.describe()).run_id
         await case.act(
@@ -85,9 +88,10 @@ async def test_search_attributes_describe_the_case_without_personal_data(
     task_queue: str,
     calendar: WorkingCalendar,
     history_log: HistoryLog,
+    read_model: sessionmaker[Session],
 ) -> None:
     now = await dev_env.get_current_time()
-    async with make_worker(dev_env.client, task_queue, calendar):
+    async with make_worker(dev_env.client, task_queue, calendar, read_model):
         report = case_input(now, policy())
         case = await CaseUnderTest.start(dev_env, task_queue, report, history_log)
         await case.act(

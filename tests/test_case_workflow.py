@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -531,10 +532,13 @@ async def test_duplicate_request_ids_have_one_effect(open_case) -> None:
 
 
 async def test_deadline_beyond_the_known_calendar_is_refused(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, history_log: HistoryLog
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    history_log: HistoryLog,
+    read_model: sessionmaker[Session],
 ) -> None:
     bare_calendar = WorkingCalendar()
-    async with make_worker(time_skipping_env.client, task_queue, bare_calendar):
+    async with make_worker(time_skipping_env.client, task_queue, bare_calendar, read_model):
         now = await time_skipping_env.get_current_time()
         case = await CaseUnderTest.start(
             time_skipping_env, task_queue, case_input(now, policy(handling_days=365)), history_log

@@ -4,9 +4,7 @@ Named to run last: by then the other tests have left their histories in `history
 Run alone, it drives one case itself so that it always replays something.
 """
 
-from collections.abc import AsyncIterator
-
-from temporalio.client import Client, WorkflowHistory
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -24,9 +22,10 @@ async def test_every_history_replays_deterministically(
     task_queue: str,
     calendar: WorkingCalendar,
     history_log: HistoryLog,
+    read_model: sessionmaker[Session],
 ) -> None:
-    if not history_log.runs:
-        async with make_worker(time_skipping_env.client, task_queue, calendar):
+    if not history_log.histories and not history_log.pending:
+        async with make_worker(time_skipping_env.client, task_queue, calendar, read_model):
             now = await time_skipping_env.get_current_time()
             case = await CaseUnderTest.start(
                 time_skipping_env, task_queue, case_input(now), history_log
@@ -35,22 +34,8 @@ async def test_every_history_replays_deterministically(
                 Dispatch(request_id=request_id(), actor=coordinator(), lead_department="market")
             )
 
+    await history_log.collect()
     replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter)
-    replayed = 0
-    for client, workflow_id in history_log.runs:
-        async for history in _every_run(client, workflow_id):
-            await replayer.replay_workflow(history)
-            replayed += 1
-    assert replayed >= len(history_log.runs)
-
-
-async def _every_run(client: Client, workflow_id: str) -> AsyncIterator[WorkflowHistory]:
-    """The latest run, then each run it continued from."""
-    run_id: str | None = None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        yield history
-        started = history.events[0].workflow_execution_started_event_attributes
-        run_id = started.continued_execution_run_id or None
-        if run_id is None:
-            return
+    for history in history_log.histories:
+        await replayer.replay_workflow(history)
+    assert history_log.histories

@@ -44,10 +44,14 @@ with workflow.unsafe.imports_passed_through():
         VerifyOnSite,
     )
     from domain.model import Frozen, Stage
+    from domain.projection import project
     from domain.state import NO_PLANNING, CaseState, Flags, Planning, PlanningNeeds
     from workflows import search_attributes as sa
 
 PLANNING_TIMEOUT = timedelta(seconds=30)
+PROJECTION_TIMEOUT = timedelta(seconds=30)
+# The read model may be down for a while; keep trying, nothing is lost meanwhile.
+PROJECTION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 PLANNING_RETRY = RetryPolicy(
     maximum_attempts=5, non_retryable_error_types=[Refusal.CALENDAR_DATA_MISSING.value]
 )
@@ -74,10 +78,13 @@ class CaseWorkflow:
         self._lock = asyncio.Lock()
         self._changed = False
         self._published: list[SearchAttributeUpdate[Any]] = []
+        self._projected_through = 0
+        self._finishing = False
 
     @workflow.run
     async def run(self, case: CaseInput, carried: CaseState | None = None) -> CaseSummary:
         self._publish()
+        projector = asyncio.create_task(self._project_changes())
         while self._case.stage is not Stage.ARCHIVED:
             await self._sleep_until_next_thing()
             async with self._lock:
@@ -85,8 +92,10 @@ class CaseWorkflow:
                     self._publish()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._finish_projection(projector)
                 workflow.continue_as_new(args=[self._input, self._case])
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._finish_projection(projector)
         return self._summary()
 
     async def _sleep_until_next_thing(self) -> None:
@@ -100,6 +109,29 @@ class CaseWorkflow:
             await workflow.wait_condition(
                 lambda: self._changed or self._should_continue_as_new(), timeout=timeout
             )
+
+    async def _project_changes(self) -> None:
+        """Write new events to the read model, in batches, beside the main loop: a read-model
+        outage delays the lists and dashboards, never an SLA timer."""
+        while True:
+            await workflow.wait_condition(lambda: self._unprojected() or self._finishing)
+            if not self._unprojected():
+                return
+            projection = project(self._case, self._projected_through)
+            await workflow.execute_activity(
+                "project_case",
+                projection,
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PROJECTION_RETRY,
+            )
+            self._projected_through = projection.case.last_event_sequence
+
+    def _unprojected(self) -> bool:
+        return self._case.events[-1].sequence > self._projected_through
+
+    async def _finish_projection(self, projector: "asyncio.Task[None]") -> None:
+        self._finishing = True
+        await projector
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested()

@@ -1,0 +1,17 @@
+"""The only writer of the read model: the case workflow calls it after every change."""
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from domain.projection import CaseProjection
+from store.projection import write_projection
+
+
+class ProjectionActivities:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="project_case")
+    def project_case(self, projection: CaseProjection) -> None:
+        with self._sessions.begin() as session:
+            write_projection(session, projection)

@@ -1,0 +1,152 @@
+"""Read-model tables (SQLAlchemy 2.0). Rows are projections of Temporal state, never the truth:
+`gridloop rebuild-projection` can recreate every case's rows from Temporal."""
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+CODE = String(64)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no time zones) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime written to the read model")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class CaseRecord(Base):
+    __tablename__ = "cases"
+
+    case_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    category: Mapped[str] = mapped_column(CODE)
+    urgency: Mapped[str] = mapped_column(String(16))
+    grid: Mapped[str] = mapped_column(CODE)
+    town: Mapped[str] = mapped_column(CODE)
+    source: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(String(300))
+    reporter_name: Mapped[str | None] = mapped_column(String(64))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(16))
+    lead_department: Mapped[str | None] = mapped_column(CODE)
+    suspended: Mapped[bool]
+    overdue: Mapped[bool]
+    breached: Mapped[bool]
+    reported_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]
+    rating: Mapped[str | None] = mapped_column(String(32))
+    rounds: Mapped[int]
+    rehandling_rounds: Mapped[int]
+    recurrences: Mapped[int]
+    returns: Mapped[int]
+    review_triggers: Mapped[list[str]]
+    last_event_sequence: Mapped[int]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(None, "stage", "reported_at"),
+        Index(None, "town", "reported_at"),
+        Index(None, "grid", "reported_at"),
+        Index(None, "category", "reported_at"),
+        Index(None, "lead_department", "reported_at"),
+        Index(None, "overdue", "reported_at"),
+        Index(None, "reported_at"),
+    )
+
+
+class AssignmentRecord(Base):
+    __tablename__ = "assignments"
+
+    assignment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_no: Mapped[str] = mapped_column(ForeignKey("cases.case_no", ondelete="CASCADE"))
+    round: Mapped[int]
+    department: Mapped[str] = mapped_column(CODE)
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    assigned_at: Mapped[datetime]
+    sign_due_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    signed_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    sign_overdue_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]
+    extension_days: Mapped[int]
+    urge_count: Mapped[int]
+    supervision_tier: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index(None, "case_no"),
+        Index(None, "department", "state", "due_at"),
+    )
+
+
+class CaseEventRecord(Base):
+    """The append-only business timeline: one row per (case, sequence), never updated."""
+
+    __tablename__ = "case_events"
+
+    case_no: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_no", ondelete="CASCADE"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    actor_user_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_department: Mapped[str | None] = mapped_column(CODE)
+    data: Mapped[dict[str, Any]]
+
+    __table_args__ = (Index(None, "type", "at"),)
+
+
+class ReviewRecord(Base):
+    __tablename__ = "reviews"
+
+    case_no: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_no", ondelete="CASCADE"), primary_key=True
+    )
+    triggers: Mapped[list[str]]
+    opened_at: Mapped[datetime]
+    recorded_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    responsible_departments: Mapped[list[str]]
+    responsible_people: Mapped[list[str]]
+    score_deduction: Mapped[float]
+    notes: Mapped[str] = mapped_column(Text)
