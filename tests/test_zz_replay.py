@@ -5,6 +5,7 @@ Run alone, it drives one case itself so that it always replays something.
 """
 
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -36,6 +37,13 @@ async def test_every_history_replays_deterministically(
 
     await history_log.collect()
     replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter)
-    for history in history_log.histories:
+    decided = [h for h in history_log.histories if _has_decisions(h)]
+    for history in decided:
         await replayer.replay_workflow(history)
-    assert history_log.histories
+    assert decided
+
+
+def _has_decisions(history: WorkflowHistory) -> bool:
+    """A run no worker ever took (a continue-as-new whose worker stopped at once) records no
+    decisions to check, and the Replayer would wait for one forever."""
+    return any(e.HasField("workflow_task_completed_event_attributes") for e in history.events)
