@@ -1,16 +1,15 @@
-"""FastAPI application factory.
-
-Only the health endpoints live here for now; the read-model/API issue adds the case routes.
-"""
+"""FastAPI application factory: health endpoints here, the API's routers beside it."""
 
 from datetime import timedelta
 from typing import Literal
 
 from fastapi import FastAPI, Response, status
 from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api import reference
 from gridloop.settings import Settings
 
 READINESS_TIMEOUT = timedelta(seconds=2)
@@ -26,12 +25,18 @@ class Readiness(BaseModel):
     """What was checked (the Temporal address), or why it failed."""
 
 
-def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    client: Client | None = None,
+    sessions: sessionmaker[Session] | None = None,
+) -> FastAPI:
     """The gridloop HTTP app. ``client`` is the Temporal client the routes use; without one
-    the app still serves ``/healthz`` but is never ready."""
+    the app still serves ``/healthz`` but is never ready. ``sessions`` open the read model."""
     app = FastAPI(title="gridloop", version="0.1.0")
     app.state.settings = settings
     app.state.temporal_client = client
+    app.state.sessions = sessions
+    app.include_router(reference.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Health:

@@ -29,6 +29,9 @@ __all__ = ["FOREIGN_LOGGERS", "configure_logging", "install_temporal_runtime"]
 FOREIGN_LOGGERS = ("temporalio", "uvicorn", "uvicorn.error", "uvicorn.access")
 """Third-party loggers whose own handlers are removed so that they propagate to ours."""
 
+CHATTY_LOGGERS = ("alembic.runtime.plugins",)
+"""Libraries that narrate their start-up at INFO; only their warnings are worth a line."""
+
 # Attributes every LogRecord has; anything else on a record came in through ``extra=``.
 _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Extras that duplicate the message or are not data: uvicorn's ANSI-coloured copy of the message,
@@ -100,6 +103,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         foreign.handlers.clear()
         foreign.propagate = True
         foreign.setLevel(logging.NOTSET)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     structlog.configure(
         processors=[

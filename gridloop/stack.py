@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -29,6 +30,12 @@ from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
 from gridloop.temporal import connect
 from store.db import database_url, prepare_read_model
+from store.reference import (
+    DEMO_COUNTY,
+    load_organisation,
+    seed_organisation,
+    users_with_demo_passwords,
+)
 from worker import build_worker
 
 __all__ = ["run_rebuild_projection", "run_up", "run_worker"]
@@ -143,25 +150,45 @@ async def _temporal(settings: Settings, resources: contextlib.AsyncExitStack) ->
     return _Temporal(client, None)
 
 
+class DemoCredentialsInProduction(RuntimeError):
+    pass
+
+
+def _read_model(settings: Settings) -> sessionmaker[Session]:
+    """Migrate the read model; seed the demo county on a development first start; refuse
+    production while any user still has a demo password."""
+    sessions = prepare_read_model(database_url(settings.database_url, settings.data_dir))
+    with sessions.begin() as session:
+        if settings.environment == "development":
+            if seed_organisation(session, load_organisation(DEMO_COUNTY)):
+                log.info("seeded the demo county and its users (passwords = usernames)")
+        elif weak := users_with_demo_passwords(session):
+            raise DemoCredentialsInProduction(
+                f"production refuses to start: users {weak} still have demo passwords"
+            )
+    return sessions
+
+
 async def run_up(settings: Settings) -> int:
     """Run dev server + worker + HTTP server until SIGINT/SIGTERM; see the module docstring."""
     install_temporal_runtime(settings)
     async with _stop_on_signals() as stopping, contextlib.AsyncExitStack() as resources:
         try:
+            sessions = _read_model(settings)
             temporal = await _unless_stopped(_temporal(settings, resources), stopping)
-            worker = build_worker(temporal.client, settings)
+            worker = build_worker(temporal.client, settings, sessions=sessions)
         except _Stopped:
             log.info("stopped during start-up")
             return 0
         except (RuntimeError, RPCError, CalendarError) as exc:
-            # RuntimeError: EmbeddedTemporalError, or the Temporal bridge's "Failed client connect";
-            # CalendarError: a malformed GRIDLOOP_HOLIDAY_TABLE.
+            # RuntimeError: EmbeddedTemporalError, the Temporal bridge's "Failed client connect",
+            # or demo credentials in production; CalendarError: a malformed holiday table.
             log.error("could not start", error=str(exc))
             return 1
 
         http = _Uvicorn(
             uvicorn.Config(
-                create_app(settings, temporal.client),
+                create_app(settings, temporal.client, sessions),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_config=None,  # keep gridloop.logging's configuration

@@ -150,3 +150,105 @@ class ReviewRecord(Base):
     responsible_people: Mapped[list[str]]
     score_deduction: Mapped[float]
     notes: Mapped[str] = mapped_column(Text)
+
+
+# ---- reference data: the organisation, departments, categories and people -------------------
+
+
+class TownRecord(Base):
+    __tablename__ = "towns"
+
+    code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+
+
+class CommunityRecord(Base):
+    __tablename__ = "communities"
+
+    code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    town_code: Mapped[str] = mapped_column(ForeignKey("towns.code"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+
+
+class GridRecord(Base):
+    """A grid with its 一长三员: leader, instructor, full-time and part-time grid workers."""
+
+    __tablename__ = "grids"
+
+    code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    town_code: Mapped[str] = mapped_column(ForeignKey("towns.code"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    leader: Mapped[str] = mapped_column(String(64))
+    instructor: Mapped[str] = mapped_column(String(64))
+    full_time_worker: Mapped[str] = mapped_column(String(64))
+    part_time_workers: Mapped[list[str]]
+
+
+class DepartmentRecord(Base):
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    tier: Mapped[str] = mapped_column(String(16))
+
+
+class CategoryRecord(Base):
+    """A kind of issue and its routing rule: the lead and co-handling departments."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    lead_department: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    co_departments: Mapped[list[str]]
+    follow_up_days: Mapped[list[int]] = mapped_column(JSON)
+
+
+class CategoryPolicyRecord(Base):
+    """The SLA policy of one category at one urgency; snapshotted into each case it opens."""
+
+    __tablename__ = "category_policies"
+
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"), primary_key=True)
+    urgency: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sign_for_hours: Mapped[float]
+    handling_days: Mapped[int]
+    consultation_days: Mapped[int]
+    feedback_days: Mapped[int]
+    warning_ratio: Mapped[float]
+    escalation_grace_hours: Mapped[float]
+    max_rehandling_rounds: Mapped[int]
+    repeated_return_threshold: Mapped[int]
+    review_sampling_rate: Mapped[float]
+
+
+class UserRecord(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    grid_codes: Mapped[list[str]]
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool]
+
+
+class ApiTokenRecord(Base):
+    """A department's long-lived API token; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,15 +1,17 @@
 """Real Temporal servers for the tests, from PyPI packages: the time-skipping test server for
 SLA timers of days, the dev server for restarts, search attributes and continue-as-new."""
 
+import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -135,3 +137,34 @@ async def ts_worker(
 ) -> AsyncIterator[Worker]:
     async with make_worker(time_skipping_env.client, task_queue, calendar, read_model) as worker:
         yield worker
+
+
+# The local PostgreSQL; tests create a database of their own on it and drop it afterwards.
+POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty read-model database URL: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield database_url(None, tmp_path)
+        return
+    name = f"gridloop_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(database_url(POSTGRES, tmp_path), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            make_url(database_url(POSTGRES, tmp_path))
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sessions(database: str) -> sessionmaker[Session]:
+    return prepare_read_model(database)

@@ -1,16 +1,11 @@
 """The read model on SQLite and on PostgreSQL: migrations, the projection activity, rebuilds."""
 
 import asyncio
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, delete, make_url, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,43 +24,15 @@ from domain.messages import (
 from domain.model import Rating, Stage
 from domain.projection import project
 from gridloop.rebuild import rebuild_projection
-from store.db import database_url, make_engine, prepare_read_model
+from store.db import make_engine, prepare_read_model
 from store.models import AssignmentRecord, Base, CaseEventRecord, CaseRecord, ReviewRecord
 from store.projection import write_projection
 from tests.conftest import HistoryLog, make_worker
 from tests.driver import CaseUnderTest
 from tests.support import case_input, coordinator, department, grid_worker, reporter, request_id
 
-# The local PostgreSQL; tests create a database of their own on it and drop it afterwards.
-POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
 TABLES = (CaseRecord, AssignmentRecord, CaseEventRecord, ReviewRecord)
 MARKET, HOUSING, ENFORCEMENT = "market_supervision", "housing_construction", "enforcement"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield database_url(None, tmp_path)
-        return
-    name = f"gridloop_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(database_url(POSTGRES, tmp_path), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield (
-            make_url(database_url(POSTGRES, tmp_path))
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def sessions(database: str) -> sessionmaker[Session]:
-    return prepare_read_model(database)
 
 
 def dump(sessions: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
