@@ -6,7 +6,6 @@ spellings are set, the ``GRIDLOOP_`` one wins. The README's settings table is wr
 docstrings below; keep them in step.
 """
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,8 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_HHMM = r"(?:[01]\d|2[0-3]):[0-5]\d"
-_WORKING_HOURS = re.compile(rf"{_HHMM}-{_HHMM}(?:,{_HHMM}-{_HHMM})*")
+from domain.calendar import parse_working_hours
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -100,9 +98,8 @@ class Settings(BaseSettings):
     @field_validator("working_hours")
     @classmethod
     def _check_working_hours(cls, value: str) -> str:
-        value = value.replace(" ", "")
-        if not _WORKING_HOURS.fullmatch(value):
-            raise ValueError("expected HH:MM-HH:MM periods joined by commas")
+        # The calendar's own parser, so that whatever passes here also builds the calendar.
+        parse_working_hours(value)
         return value
 
     @field_validator("timezone")

@@ -86,6 +86,9 @@ def test_fields_settable_by_name(clean_env: pytest.MonkeyPatch) -> None:
     [
         ("GRIDLOOP_WORKING_HOURS", "8:30-12:00"),
         ("GRIDLOOP_WORKING_HOURS", "08:30-12:00;13:30-17:30"),
+        ("GRIDLOOP_WORKING_HOURS", "08:30-14:00,13:30-17:30"),
+        ("GRIDLOOP_WORKING_HOURS", "13:30-17:30,08:30-12:00"),
+        ("GRIDLOOP_WORKING_HOURS", "12:00-08:30"),
         ("GRIDLOOP_TIMEZONE", "Mars/Olympus_Mons"),
         ("GRIDLOOP_LOG_FORMAT", "xml"),
         ("GRIDLOOP_HTTP_PORT", "70000"),
