@@ -61,6 +61,7 @@ class AssignmentRow(Frozen):
     signed_at: AwareDatetime | None
     completed_at: AwareDatetime | None
     returned_at: AwareDatetime | None
+    withdrawn_at: AwareDatetime | None
     sign_overdue_at: AwareDatetime | None
     overdue_at: AwareDatetime | None
     extension_days: int
@@ -149,6 +150,7 @@ def _assignment_row(case_no: str, assignment: Assignment) -> AssignmentRow:
         signed_at=assignment.signed_at,
         completed_at=assignment.completed_at,
         returned_at=assignment.returned_at,
+        withdrawn_at=assignment.withdrawn_at,
         sign_overdue_at=assignment.sign_clock.overdue_at,
         overdue_at=assignment.handling_clock.overdue_at,
         extension_days=sum(e.extra_days for e in assignment.extensions if e.approved),

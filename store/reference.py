@@ -73,6 +73,8 @@ class Policy(Entry):
     handling_days: int
     consultation_days: int
     feedback_days: int
+    final_reply_hours: float
+    verification_days: int
     warning_ratio: float
     escalation_grace_hours: float
     max_rehandling_rounds: int
