@@ -8,9 +8,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.calendar import CalendarDataMissing, WorkingCalendar
+from domain.clocks import Planning, PlanningNeeds
 from domain.errors import Refusal
 from domain.planning import plan
-from domain.state import Planning, PlanningNeeds
 
 
 class CalendarActivities:

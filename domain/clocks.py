@@ -2,10 +2,16 @@
 
 A clock is pure data so that the workflow's single timer loop can always ask for the next
 instant, and so that the clocks survive continue-as-new with the rest of the case.
+
+The rules never read the calendar. They ask a `Planner` for each deadline; the workflow first
+runs an action against a `NeedsRecorder` (a dry run whose result is discarded) to learn what
+calendar work it needs, has the `plan_clocks` activity compute it, and then applies the action
+for real with `PlannedAnswers`. So an action's calendar needs cannot drift from what it does.
 """
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -16,6 +22,8 @@ class ClockKind(StrEnum):
     CONSULTATION = "consultation"
     SIGN_FOR = "sign_for"
     HANDLING = "handling"
+    FINAL_REPLY = "final_reply"
+    VERIFICATION = "verification"
     FEEDBACK = "feedback"
 
 
@@ -118,3 +126,75 @@ class SlaClock(Frozen):
 
     def stopped(self, at: datetime) -> "SlaClock":
         return self.model_copy(update={"stopped_at": at})
+
+
+class PlanningNeeds(Frozen):
+    """Calendar work an action needs before it can be applied, in the order it asks."""
+
+    clocks: tuple[ClockSpec, ...] = ()
+    shift: ShiftRequest | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.clocks and self.shift is None
+
+
+class Planning(Frozen):
+    """The calendar's answers to a `PlanningNeeds`, in the same order."""
+
+    clocks: tuple[ClockPlan, ...] = ()
+    shift: ShiftResult | None = None
+
+
+NO_PLANNING = Planning()
+
+
+class Planner(Protocol):
+    def clock(self, spec: ClockSpec) -> ClockPlan: ...
+
+    def shift(self, request: ShiftRequest) -> ShiftResult: ...
+
+
+class NeedsRecorder:
+    """Notes what an action asks of the calendar and answers with stand-ins.
+
+    Only for a dry run on a copy that is thrown away: the stand-in instants are not deadlines.
+    """
+
+    def __init__(self) -> None:
+        self._clocks: list[ClockSpec] = []
+        self._shift: ShiftRequest | None = None
+
+    def clock(self, spec: ClockSpec) -> ClockPlan:
+        self._clocks.append(spec)
+        due = spec.extend_from or spec.start
+        return ClockPlan(due_at=due, warn_at=due, escalate_at=(due,) * spec.escalation_steps)
+
+    def shift(self, request: ShiftRequest) -> ShiftResult:
+        self._shift = request
+        return ShiftResult(paused_working_time=timedelta(0), instants=request.instants)
+
+    def needs(self) -> PlanningNeeds:
+        return PlanningNeeds(clocks=tuple(self._clocks), shift=self._shift)
+
+
+class PlannedAnswers:
+    """Hands out a `Planning` in the order the dry run asked for it."""
+
+    def __init__(self, planning: Planning) -> None:
+        self._clocks = list(planning.clocks)
+        self._shift = planning.shift
+
+    def clock(self, spec: ClockSpec) -> ClockPlan:
+        if not self._clocks:
+            raise LookupError("the action asks for more deadlines than were planned")
+        return self._clocks.pop(0)
+
+    def shift(self, request: ShiftRequest) -> ShiftResult:
+        if self._shift is None:
+            raise LookupError("the action asks for a shift that was not planned")
+        return self._shift
+
+    def check_all_used(self) -> None:
+        if self._clocks:
+            raise LookupError("the action asked for fewer deadlines than were planned")

@@ -15,6 +15,10 @@ class Refusal(StrEnum):
     NO_PENDING_EXTENSION = "no_pending_extension"
     CASE_SUSPENDED = "case_suspended"
     NOT_SUSPENDED = "not_suspended"
+    NO_RUNNING_CLOCK = "no_running_clock"
+    ALREADY_ASSIGNED = "already_assigned"
+    LEAD_NOT_WITHDRAWABLE = "lead_not_withdrawable"
+    LIMIT_REACHED = "limit_reached"
     NOT_AWAITING_FEEDBACK = "not_awaiting_feedback"
     FOLLOW_UP_NOT_DUE = "follow_up_not_due"
     TOP_TIER_REACHED = "top_tier_reached"
@@ -66,6 +70,23 @@ MESSAGES: dict[Refusal, dict[str, str]] = {
     Refusal.NOT_SUSPENDED: {
         "zh-CN": "案件未挂账。",
         "en": "The case is not suspended.",
+    },
+    Refusal.NO_RUNNING_CLOCK: {
+        "zh-CN": "案件当前没有正在计时的时限，无需挂账。",
+        "en": "No SLA clock of the case is running; there is nothing to suspend.",
+    },
+    Refusal.ALREADY_ASSIGNED: {
+        "zh-CN": "部门“{department}”在本轮已有任务。",
+        "en": "Department {department} already has work in this round.",
+    },
+    Refusal.LEAD_NOT_WITHDRAWABLE: {
+        "zh-CN": "主办部门“{department}”的任务不能撤回，可改派给其他部门。",
+        "en": "The lead department {department}'s work cannot be withdrawn; reassign it instead.",
+    },
+    Refusal.LIMIT_REACHED: {
+        "zh-CN": "本案的进展记录和催办已达上限（{limit} 条），请通过会商或督办推进。",
+        "en": "This case has reached its limit of {limit} progress notes and urges; "
+        "use a consultation or escalation instead.",
     },
     Refusal.NOT_AWAITING_FEEDBACK: {
         "zh-CN": "案件当前不在等待评价（状态：“{status}”）。",

@@ -99,11 +99,33 @@ class ReturnWork(Command):
     reason: Text = Field(min_length=1, max_length=2000)
 
 
+class ReassignWork(Command):
+    """改派: a coordinator moves a department's open work to another department."""
+
+    department: str = Field(min_length=1, max_length=64)
+    to_department: str = Field(min_length=1, max_length=64)
+    reason: Text = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _to_another_department(self) -> "ReassignWork":
+        if self.department == self.to_department:
+            raise ValueError("work is reassigned to another department")
+        return self
+
+
+class WithdrawWork(Command):
+    """撤回: a coordinator takes back a co-handler's open work that is no longer needed."""
+
+    department: str = Field(min_length=1, max_length=64)
+    reason: Text = Field(min_length=1, max_length=2000)
+
+
 class AddProgressNote(Command):
     department: str | None = Field(
         default=None, max_length=64, description="whose assignment; defaults to the actor's"
     )
-    note: Text = Field(min_length=1, max_length=4000)
+    # Kept short: notes live in the case's workflow state, which must stay small.
+    note: Text = Field(min_length=1, max_length=1000)
 
 
 class RequestExtension(Command):

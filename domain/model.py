@@ -81,6 +81,7 @@ class AssignmentState(StrEnum):
     HANDLING = "handling"
     COMPLETED = "completed"
     RETURNED = "returned"
+    WITHDRAWN = "withdrawn"  # 撤回 or 改派 by a coordinator
 
 
 class RoundReason(StrEnum):
@@ -185,6 +186,8 @@ class SlaPolicy(Frozen):
     handling_days: int = Field(ge=1, le=365)
     consultation_days: int = Field(ge=1, le=60)
     feedback_days: int = Field(ge=1, le=60)
+    final_reply_hours: float = Field(default=8, gt=0, le=24 * 30)
+    verification_days: int = Field(default=2, ge=1, le=60)
     warning_ratio: float = Field(default=0.8, gt=0, lt=1)
     escalation_grace_hours: float = Field(default=8, gt=0, le=24 * 30)
     follow_up_after: tuple[timedelta, ...] = ()

@@ -3,8 +3,7 @@
 from datetime import datetime
 
 from domain.calendar import WorkingCalendar
-from domain.clocks import ClockPlan, ClockSpec, ShiftResult
-from domain.state import Planning, PlanningNeeds
+from domain.clocks import ClockPlan, ClockSpec, Planning, PlanningNeeds, ShiftResult
 
 
 def plan(calendar: WorkingCalendar, needs: PlanningNeeds) -> Planning:

@@ -1,12 +1,26 @@
-"""One rule per message: who may send it, when it is legal, what calendar work it needs and
-what it changes. `validate`, `planning_needs` and `apply` are what the workflow calls.
+"""One rule per message: who may send it, when it is legal, and what it changes.
+
+`validate`, `planning_needs` and `apply` are what the workflow calls. A rule asks its `Planner`
+for every deadline it sets; `planning_needs` finds out which by a dry run on a copy.
 """
 
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from domain.clocks import ClockKind, ClockPhase, ClockPlan, ClockSpec, ShiftRequest, SlaClock
+from domain.clocks import (
+    ClockKind,
+    ClockPhase,
+    ClockPlan,
+    ClockSpec,
+    NeedsRecorder,
+    PlannedAnswers,
+    Planner,
+    Planning,
+    PlanningNeeds,
+    ShiftRequest,
+    SlaClock,
+)
 from domain.errors import CaseRuleViolation, Refusal
 from domain.messages import (
     ActionAccepted,
@@ -19,6 +33,7 @@ from domain.messages import (
     Escalate,
     EventValue,
     RateFeedback,
+    ReassignWork,
     RecordConsultationDecision,
     RecordFollowUp,
     RecordReviewFindings,
@@ -31,6 +46,7 @@ from domain.messages import (
     SuspendCase,
     Urge,
     VerifyOnSite,
+    WithdrawWork,
 )
 from domain.model import (
     AssignmentRole,
@@ -46,33 +62,38 @@ from domain.model import (
 from domain.state import (
     CLOCKED_STAGES,
     TRIAGE_STATUSES,
+    Assignment,
     CaseState,
     Consultation,
     ExtensionRequest,
     FollowUpCheck,
-    Planning,
-    PlanningNeeds,
     Suspension,
     action_name,
     replace_clock,
     stop_if_running,
 )
 
+# Progress notes and manual urges are the only entries anyone can add without moving the case;
+# capped so that the case's workflow state (which carries its timeline) stays small.
+MAX_OPTIONAL_ENTRIES = 200
+# Request ids remembered for deduplication; a client retries within minutes, not 200 actions.
+ANSWER_WINDOW = 200
+
+
 # ---- the rules, one per message -------------------------------------------------------------
 
 
 class Rule:
-    """Who may send one command, when it is legal, what calendar work it needs, what it changes."""
+    """Who may send one command, when it is legal, and what it changes."""
 
     roles: frozenset[Role] = frozenset({Role.COORDINATOR})
+    # While a case is suspended (挂账) nothing may move it or start a clock.
+    allowed_while_suspended = False
 
     def check(self, case: CaseState, command: Any, now: datetime) -> None:
         raise NotImplementedError
 
-    def needs(self, case: CaseState, command: Any, now: datetime) -> PlanningNeeds:
-        return PlanningNeeds()
-
-    def apply(self, case: CaseState, command: Any, now: datetime, planning: Planning) -> None:
+    def apply(self, case: CaseState, command: Any, now: datetime, planner: Planner) -> None:
         raise NotImplementedError
 
 
@@ -98,11 +119,8 @@ class ResolveOnSiteRule(Rule):
     def check(self, case: CaseState, command: ResolveOnSite, now: datetime) -> None:
         case._require_status(command, Status.AWAITING_TRIAGE)
 
-    def needs(self, case: CaseState, command: ResolveOnSite, now: datetime) -> PlanningNeeds:
-        return case._feedback_spec(now)
-
     def apply(
-        self, case: CaseState, command: ResolveOnSite, now: datetime, planning: Planning
+        self, case: CaseState, command: ResolveOnSite, now: datetime, planner: Planner
     ) -> None:
         case._record(
             "resolved_on_site",
@@ -111,7 +129,7 @@ class ResolveOnSiteRule(Rule):
             result=command.result,
             evidence_urls=list(command.evidence_urls),
         )
-        case._await_feedback(command.result, now, planning)
+        case._await_feedback(command.result, now, planner)
 
 
 def _check_routing(lead: str, co_departments: tuple[str, ...]) -> None:
@@ -123,7 +141,6 @@ def _check_routing(lead: str, co_departments: tuple[str, ...]) -> None:
 class DispatchRule(Rule):
     def check(self, case: CaseState, command: Dispatch, now: datetime) -> None:
         case._require_status(command, *TRIAGE_STATUSES)
-        case._require_not_suspended(command)
         _check_routing(command.lead_department, command.co_departments)
 
     def _new_departments(self, case: CaseState, command: Dispatch) -> list[tuple[str, int]]:
@@ -132,16 +149,12 @@ class DispatchRule(Rule):
             kept = {
                 a.department
                 for a in case.round_assignments()
-                if a.state is not AssignmentState.RETURNED
+                if a.active or a.state is AssignmentState.COMPLETED
             }
         wanted = [command.lead_department, *command.co_departments]
         return [(d, case.policy.handling_days) for d in wanted if d not in kept]
 
-    def needs(self, case: CaseState, command: Dispatch, now: datetime) -> PlanningNeeds:
-        specs = case._assignment_specs(self._new_departments(case, command), now)
-        return PlanningNeeds(clocks=tuple(specs))
-
-    def apply(self, case: CaseState, command: Dispatch, now: datetime, planning: Planning) -> None:
+    def apply(self, case: CaseState, command: Dispatch, now: datetime, planner: Planner) -> None:
         departments = self._new_departments(case, command)
         current = case.current_round
         if case.status is Status.AWAITING_REROUTING and current is not None:
@@ -149,7 +162,6 @@ class DispatchRule(Rule):
             for assignment in case.round_assignments():
                 is_lead = assignment.department == command.lead_department
                 assignment.role = AssignmentRole.LEAD if is_lead else AssignmentRole.CO_HANDLER
-            case._assign(departments, command.lead_department, current.number, now, planning.clocks)
             case.stage, case.status = Stage.HANDLE, Status.HANDLING
             case._record(
                 "rerouted",
@@ -160,7 +172,8 @@ class DispatchRule(Rule):
                 departments=[d for d, _ in departments],
                 note=command.note,
             )
-            case._round_settled(now)
+            case._assign(departments, command.lead_department, current.number, now, planner)
+            case._round_settled(now, planner)
             return
         case._record(
             "dispatched",
@@ -176,7 +189,7 @@ class DispatchRule(Rule):
             departments,
             command.actor,
             now,
-            planning.clocks,
+            planner,
         )
 
 
@@ -184,28 +197,18 @@ class DispatchRule(Rule):
 class ConveneConsultationRule(Rule):
     def check(self, case: CaseState, command: ConveneConsultation, now: datetime) -> None:
         case._require_status(command, *TRIAGE_STATUSES)
-        case._require_not_suspended(command)
         still_working = [a.department for a in case.round_assignments() if a.active]
         if still_working:
             raise CaseRuleViolation(
                 Refusal.HANDLING_UNFINISHED, departments=", ".join(still_working)
             )
 
-    def needs(self, case: CaseState, command: ConveneConsultation, now: datetime) -> PlanningNeeds:
-        policy = case.policy
-        spec = ClockSpec(
-            start=now,
-            working_days=policy.consultation_days,
-            warning_ratio=policy.warning_ratio,
-            escalation_grace_hours=policy.escalation_grace_hours,
-            escalation_steps=case._escalation_steps(),
-        )
-        return PlanningNeeds(clocks=(spec,))
-
     def apply(
-        self, case: CaseState, command: ConveneConsultation, now: datetime, planning: Planning
+        self, case: CaseState, command: ConveneConsultation, now: datetime, planner: Planner
     ) -> None:
-        clock = SlaClock.planned(ClockKind.CONSULTATION, now, planning.clocks[0])
+        clock = case._clock(
+            ClockKind.CONSULTATION, now, planner, days=case.policy.consultation_days
+        )
         case.consultations.append(
             Consultation(
                 convened_at=now,
@@ -229,35 +232,22 @@ class ConveneConsultationRule(Rule):
 class RecordConsultationDecisionRule(Rule):
     def check(self, case: CaseState, command: RecordConsultationDecision, now: datetime) -> None:
         case._require_status(command, Status.CONSULTING)
-        case._require_not_suspended(command)
         _check_routing(command.lead_department, command.co_departments)
-
-    def _departments(
-        self, case: CaseState, command: RecordConsultationDecision
-    ) -> list[tuple[str, int]]:
-        days = {d.department: d.handling_days for d in command.deadlines}
-        wanted = [command.lead_department, *command.co_departments]
-        return [(d, days.get(d, case.policy.handling_days)) for d in wanted]
-
-    def needs(
-        self, case: CaseState, command: RecordConsultationDecision, now: datetime
-    ) -> PlanningNeeds:
-        return PlanningNeeds(
-            clocks=tuple(case._assignment_specs(self._departments(case, command), now))
-        )
 
     def apply(
         self,
         case: CaseState,
         command: RecordConsultationDecision,
         now: datetime,
-        planning: Planning,
+        planner: Planner,
     ) -> None:
         consultation = case.consultations[-1]
         consultation.decided_at, consultation.minutes = now, command.minutes
         consultation.participants = command.participants
         consultation.clock = consultation.clock.stopped(now)
-        departments = self._departments(case, command)
+        days = {d.department: d.handling_days for d in command.deadlines}
+        wanted = [command.lead_department, *command.co_departments]
+        departments = [(d, days.get(d, case.policy.handling_days)) for d in wanted]
         case._record(
             "consultation_decided",
             command.actor,
@@ -266,7 +256,7 @@ class RecordConsultationDecisionRule(Rule):
             co_departments=list(command.co_departments),
             participants=list(command.participants),
             minutes=command.minutes,
-            handling_days=[f"{d}={days}" for d, days in departments],
+            handling_days=[f"{d}={n}" for d, n in departments],
         )
         case._start_round(
             RoundReason.CONSULTATION,
@@ -274,12 +264,14 @@ class RecordConsultationDecisionRule(Rule):
             departments,
             command.actor,
             now,
-            planning.clocks,
+            planner,
         )
 
 
 @rule(Escalate)
 class EscalateRule(Rule):
+    allowed_while_suspended = True
+
     def check(self, case: CaseState, command: Escalate, now: datetime) -> None:
         if case.stage not in (Stage.REPORT, Stage.CONSULT, Stage.HANDLE):
             raise CaseRuleViolation(
@@ -288,7 +280,7 @@ class EscalateRule(Rule):
         if case.tier.next() is None:
             raise CaseRuleViolation(Refusal.TOP_TIER_REACHED)
 
-    def apply(self, case: CaseState, command: Escalate, now: datetime, planning: Planning) -> None:
+    def apply(self, case: CaseState, command: Escalate, now: datetime, planner: Planner) -> None:
         previous, case.tier = case.tier, case.tier.next() or case.tier
         case._record(
             "escalated",
@@ -306,22 +298,18 @@ class DepartmentRule(Rule):
     roles = frozenset({Role.DEPARTMENT})
 
     def check(self, case: CaseState, command: Any, now: datetime) -> None:
-        case._require_not_suspended(command)
         case._active_assignment(command.actor.department)
 
 
 @rule(SignForWork)
 class SignForWorkRule(DepartmentRule):
     def check(self, case: CaseState, command: SignForWork, now: datetime) -> None:
-        super().check(case, command, now)
         if case._active_assignment(command.actor.department).signed_at is not None:
             raise CaseRuleViolation(
                 Refusal.ALREADY_SIGNED, department=command.actor.department or "-"
             )
 
-    def apply(
-        self, case: CaseState, command: SignForWork, now: datetime, planning: Planning
-    ) -> None:
+    def apply(self, case: CaseState, command: SignForWork, now: datetime, planner: Planner) -> None:
         assignment = case._active_assignment(command.actor.department)
         assignment.signed_at, assignment.state = now, AssignmentState.HANDLING
         assignment.sign_clock = assignment.sign_clock.stopped(now)
@@ -338,12 +326,11 @@ class SignForWorkRule(DepartmentRule):
 @rule(CompleteWork)
 class CompleteWorkRule(DepartmentRule):
     def check(self, case: CaseState, command: CompleteWork, now: datetime) -> None:
-        super().check(case, command, now)
         if case._active_assignment(command.actor.department).signed_at is None:
             raise CaseRuleViolation(Refusal.NOT_SIGNED, department=command.actor.department or "-")
 
     def apply(
-        self, case: CaseState, command: CompleteWork, now: datetime, planning: Planning
+        self, case: CaseState, command: CompleteWork, now: datetime, planner: Planner
     ) -> None:
         assignment = case._active_assignment(command.actor.department)
         assignment.state, assignment.completed_at = AssignmentState.COMPLETED, now
@@ -359,19 +346,21 @@ class CompleteWorkRule(DepartmentRule):
             evidence_urls=list(command.evidence_urls),
             late=assignment.handling_clock.breached,
         )
-        case._round_settled(now)
+        case._round_settled(now, planner)
+
+
+def _stop_assignment(assignment: Assignment, state: AssignmentState, now: datetime) -> None:
+    assignment.state = state
+    assignment.sign_clock = stop_if_running(assignment.sign_clock, now)
+    assignment.handling_clock = stop_if_running(assignment.handling_clock, now)
 
 
 @rule(ReturnWork)
 class ReturnWorkRule(DepartmentRule):
-    def apply(
-        self, case: CaseState, command: ReturnWork, now: datetime, planning: Planning
-    ) -> None:
+    def apply(self, case: CaseState, command: ReturnWork, now: datetime, planner: Planner) -> None:
         assignment = case._active_assignment(command.actor.department)
-        assignment.state, assignment.returned_at = AssignmentState.RETURNED, now
-        assignment.return_reason = command.reason
-        assignment.sign_clock = stop_if_running(assignment.sign_clock, now)
-        assignment.handling_clock = stop_if_running(assignment.handling_clock, now)
+        _stop_assignment(assignment, AssignmentState.RETURNED, now)
+        assignment.returned_at, assignment.return_reason = now, command.reason
         case.returns[assignment.department] = case.returns.get(assignment.department, 0) + 1
         case.stage, case.status = Stage.CONSULT, Status.AWAITING_REROUTING
         case._record(
@@ -387,9 +376,81 @@ class ReturnWorkRule(DepartmentRule):
             case._add_trigger(ReviewTrigger.REPEATED_RETURNS)
 
 
+@rule(ReassignWork)
+class ReassignWorkRule(Rule):
+    def check(self, case: CaseState, command: ReassignWork, now: datetime) -> None:
+        case._active_assignment(command.department)
+        _check_routing(command.to_department, ())
+        taken = any(
+            a.department == command.to_department
+            and (a.active or a.state is AssignmentState.COMPLETED)
+            for a in case.round_assignments()
+        )
+        if taken:
+            raise CaseRuleViolation(Refusal.ALREADY_ASSIGNED, department=command.to_department)
+
+    def apply(
+        self, case: CaseState, command: ReassignWork, now: datetime, planner: Planner
+    ) -> None:
+        current = case.current_round
+        assert current is not None, "an open assignment belongs to a round"
+        assignment = case._active_assignment(command.department)
+        _stop_assignment(assignment, AssignmentState.WITHDRAWN, now)
+        assignment.withdrawn_at, assignment.withdraw_reason = now, command.reason
+        if assignment.role is AssignmentRole.LEAD:
+            current.lead_department = command.to_department
+        departments = [(command.to_department, case.policy.handling_days)]
+        case._assign(departments, current.lead_department, current.number, now, planner)
+        case._record(
+            "reassigned",
+            command.actor,
+            now,
+            assignment_id=assignment.assignment_id,
+            department=assignment.department,
+            to_department=command.to_department,
+            new_assignment_id=case.assignments[-1].assignment_id,
+            reason=command.reason,
+        )
+
+
+@rule(WithdrawWork)
+class WithdrawWorkRule(Rule):
+    def check(self, case: CaseState, command: WithdrawWork, now: datetime) -> None:
+        assignment = case._active_assignment(command.department)
+        if assignment.role is AssignmentRole.LEAD:
+            raise CaseRuleViolation(Refusal.LEAD_NOT_WITHDRAWABLE, department=command.department)
+
+    def apply(
+        self, case: CaseState, command: WithdrawWork, now: datetime, planner: Planner
+    ) -> None:
+        assignment = case._active_assignment(command.department)
+        _stop_assignment(assignment, AssignmentState.WITHDRAWN, now)
+        assignment.withdrawn_at, assignment.withdraw_reason = now, command.reason
+        case._record(
+            "withdrawn",
+            command.actor,
+            now,
+            assignment_id=assignment.assignment_id,
+            department=assignment.department,
+            reason=command.reason,
+        )
+        case._round_settled(now, planner)
+
+
+def _check_optional_entry_limit(case: CaseState) -> None:
+    optional = sum(
+        1
+        for e in case.events
+        if e.type == "progress_noted" or (e.type == "urged" and e.data.get("automatic") is False)
+    )
+    if optional >= MAX_OPTIONAL_ENTRIES:
+        raise CaseRuleViolation(Refusal.LIMIT_REACHED, limit=str(MAX_OPTIONAL_ENTRIES))
+
+
 @rule(AddProgressNote)
 class AddProgressNoteRule(Rule):
     roles = frozenset({Role.DEPARTMENT, Role.COORDINATOR, Role.GRID_WORKER})
+    allowed_while_suspended = True
 
     def _department(self, command: AddProgressNote) -> str | None:
         if command.actor.role is Role.DEPARTMENT:
@@ -401,9 +462,10 @@ class AddProgressNoteRule(Rule):
         if command.actor.role is Role.DEPARTMENT and command.department not in (None, department):
             raise CaseRuleViolation(Refusal.NOT_ASSIGNED, department=command.department or "-")
         case._active_assignment(department)
+        _check_optional_entry_limit(case)
 
     def apply(
-        self, case: CaseState, command: AddProgressNote, now: datetime, planning: Planning
+        self, case: CaseState, command: AddProgressNote, now: datetime, planner: Planner
     ) -> None:
         assignment = case._active_assignment(self._department(command))
         case._record(
@@ -419,13 +481,12 @@ class AddProgressNoteRule(Rule):
 @rule(RequestExtension)
 class RequestExtensionRule(DepartmentRule):
     def check(self, case: CaseState, command: RequestExtension, now: datetime) -> None:
-        super().check(case, command, now)
         assignment = case._active_assignment(command.actor.department)
         if assignment.pending_extension is not None:
             raise CaseRuleViolation(Refusal.EXTENSION_PENDING, department=assignment.department)
 
     def apply(
-        self, case: CaseState, command: RequestExtension, now: datetime, planning: Planning
+        self, case: CaseState, command: RequestExtension, now: datetime, planner: Planner
     ) -> None:
         assignment = case._active_assignment(command.actor.department)
         assignment.extensions.append(
@@ -449,25 +510,8 @@ class DecideExtensionRule(Rule):
         if assignment.pending_extension is None:
             raise CaseRuleViolation(Refusal.NO_PENDING_EXTENSION, department=command.department)
 
-    def needs(self, case: CaseState, command: DecideExtension, now: datetime) -> PlanningNeeds:
-        if not command.approve:
-            return PlanningNeeds()
-        assignment = case._active_assignment(command.department)
-        request = assignment.pending_extension
-        assert request is not None, "checked before planning"
-        clock = assignment.handling_clock
-        spec = ClockSpec(
-            start=clock.started_at,
-            extend_from=clock.due_at,
-            working_days=request.extra_days,
-            warning_ratio=case.policy.warning_ratio,
-            escalation_grace_hours=case.policy.escalation_grace_hours,
-            escalation_steps=len(clock.escalate_at),
-        )
-        return PlanningNeeds(clocks=(spec,))
-
     def apply(
-        self, case: CaseState, command: DecideExtension, now: datetime, planning: Planning
+        self, case: CaseState, command: DecideExtension, now: datetime, planner: Planner
     ) -> None:
         assignment = case._active_assignment(command.department)
         request = assignment.pending_extension
@@ -480,16 +524,45 @@ class DecideExtensionRule(Rule):
             "comment": command.comment,
         }
         if command.approve:
-            old_due = assignment.handling_clock.due_at
-            assignment.handling_clock = _extended(
-                assignment.handling_clock, planning.clocks[0], now
+            clock = assignment.handling_clock
+            plan = planner.clock(
+                ClockSpec(
+                    start=clock.started_at,
+                    extend_from=clock.due_at,
+                    working_days=request.extra_days,
+                    warning_ratio=case.policy.warning_ratio,
+                    escalation_grace_hours=case.policy.escalation_grace_hours,
+                    escalation_steps=len(clock.escalate_at),
+                )
             )
+            assignment.handling_clock = _extended(clock, plan, now)
             data |= {
-                "previous_due_at": old_due.isoformat(),
-                "due_at": assignment.handling_clock.due_at.isoformat(),
+                "previous_due_at": clock.due_at.isoformat(),
+                "due_at": plan.due_at.isoformat(),
             }
         event = "extension_approved" if command.approve else "extension_rejected"
         case._record(event, command.actor, now, **data)
+
+
+def _extended(clock: SlaClock, plan: ClockPlan, now: datetime) -> SlaClock:
+    """A moved deadline. A breach that happened stays recorded; instants the new plan puts in
+    the past count as passed, so nothing that already fired fires again."""
+    if plan.due_at <= now:
+        phase = ClockPhase.OVERDUE
+    elif plan.warn_at <= now:
+        phase = ClockPhase.WARNED
+    else:
+        phase = ClockPhase.RUNNING
+    passed = sum(1 for instant in plan.escalate_at if instant <= now)
+    return clock.model_copy(
+        update={
+            "due_at": plan.due_at,
+            "warn_at": plan.warn_at,
+            "escalate_at": plan.escalate_at,
+            "phase": phase,
+            "escalations_fired": passed if phase is ClockPhase.OVERDUE else 0,
+        }
+    )
 
 
 @rule(SuspendCase)
@@ -499,37 +572,34 @@ class SuspendCaseRule(Rule):
             raise CaseRuleViolation(
                 Refusal.WRONG_STAGE, status=case.status.value, action=action_name(command)
             )
-        case._require_not_suspended(command)
+        if not case.running_clocks():
+            raise CaseRuleViolation(Refusal.NO_RUNNING_CLOCK)
 
-    def apply(
-        self, case: CaseState, command: SuspendCase, now: datetime, planning: Planning
-    ) -> None:
+    def apply(self, case: CaseState, command: SuspendCase, now: datetime, planner: Planner) -> None:
         case.suspensions.append(Suspension(suspended_at=now, reason=command.reason))
         case._record("suspended", command.actor, now, reason=command.reason)
 
 
 @rule(ResumeCase)
 class ResumeCaseRule(Rule):
+    allowed_while_suspended = True
+
     def check(self, case: CaseState, command: ResumeCase, now: datetime) -> None:
         if not case.suspended:
             raise CaseRuleViolation(Refusal.NOT_SUSPENDED)
 
-    def needs(self, case: CaseState, command: ResumeCase, now: datetime) -> PlanningNeeds:
-        instants = tuple(i for c in case.running_clocks() for i in c.pending_instants())
-        shift = ShiftRequest(
-            paused_from=case.suspensions[-1].suspended_at, paused_until=now, instants=instants
+    def apply(self, case: CaseState, command: ResumeCase, now: datetime, planner: Planner) -> None:
+        # No clock can start while suspended, so every running clock was paused the whole time.
+        running = [(owner, clock) for owner, clock in case.owned_clocks() if clock.running]
+        shift = planner.shift(
+            ShiftRequest(
+                paused_from=case.suspensions[-1].suspended_at,
+                paused_until=now,
+                instants=tuple(i for _, clock in running for i in clock.pending_instants()),
+            )
         )
-        return PlanningNeeds(shift=shift)
-
-    def apply(
-        self, case: CaseState, command: ResumeCase, now: datetime, planning: Planning
-    ) -> None:
-        shift = planning.shift
-        assert shift is not None, "a resume is always planned"
         remaining = list(shift.instants)
-        for owner, clock in case.owned_clocks():
-            if not clock.running:
-                continue
+        for owner, clock in running:
             count = len(clock.pending_instants())
             shifted, remaining = tuple(remaining[:count]), remaining[count:]
             replace_clock(owner, clock, clock.with_instants(shifted), case)
@@ -548,8 +618,9 @@ class ResumeCaseRule(Rule):
 class UrgeRule(Rule):
     def check(self, case: CaseState, command: Urge, now: datetime) -> None:
         case._active_assignment(command.department)
+        _check_optional_entry_limit(case)
 
-    def apply(self, case: CaseState, command: Urge, now: datetime, planning: Planning) -> None:
+    def apply(self, case: CaseState, command: Urge, now: datetime, planner: Planner) -> None:
         assignment = case._active_assignment(command.department)
         assignment.urge_count += 1
         case._record(
@@ -577,14 +648,22 @@ class SubmitFinalReplyRule(Rule):
         case._require_status(command, Status.AWAITING_FINAL_REPLY)
 
     def apply(
-        self, case: CaseState, command: SubmitFinalReply, now: datetime, planning: Planning
+        self, case: CaseState, command: SubmitFinalReply, now: datetime, planner: Planner
     ) -> None:
         current = case.current_round
         assert current is not None, "a reply belongs to a round"
+        assert current.reply_clock is not None, "a reply is awaited"
+        current.reply_clock = current.reply_clock.stopped(now)
         current.final_reply, current.replied_at = command.reply, now
-        case.reply = command.reply
-        case.status = Status.AWAITING_VERIFICATION
-        case._record("final_reply", command.actor, now, round=current.number, reply=command.reply)
+        case._record(
+            "final_reply",
+            command.actor,
+            now,
+            round=current.number,
+            reply=command.reply,
+            late=current.reply_clock.breached,
+        )
+        case._await_verification(command.reply, now, planner)
 
 
 @rule(VerifyOnSite)
@@ -594,23 +673,25 @@ class VerifyOnSiteRule(Rule):
     def check(self, case: CaseState, command: VerifyOnSite, now: datetime) -> None:
         case._require_status(command, Status.AWAITING_VERIFICATION)
 
-    def needs(self, case: CaseState, command: VerifyOnSite, now: datetime) -> PlanningNeeds:
-        return case._feedback_spec(now) if command.passed else case._reopen_specs(now)
-
     def apply(
-        self, case: CaseState, command: VerifyOnSite, now: datetime, planning: Planning
+        self, case: CaseState, command: VerifyOnSite, now: datetime, planner: Planner
     ) -> None:
+        current = case.current_round
+        assert current is not None, "verification follows a round"
+        assert current.verification_clock is not None, "verification is awaited"
+        current.verification_clock = current.verification_clock.stopped(now)
         case._record(
             "verified" if command.passed else "verification_failed",
             command.actor,
             now,
             notes=command.notes,
             evidence_urls=list(command.evidence_urls),
+            late=current.verification_clock.breached,
         )
         if command.passed:
-            case._await_feedback(case.reply or "", now, planning)
+            case._await_feedback(case.reply or "", now, planner)
         else:
-            case._reopen(RoundReason.VERIFICATION_FAILED, command.actor, now, planning)
+            case._reopen(RoundReason.VERIFICATION_FAILED, command.actor, now, planner)
 
 
 @rule(RateFeedback)
@@ -621,15 +702,8 @@ class RateFeedbackRule(Rule):
         if case.status is not Status.AWAITING_FEEDBACK:
             raise CaseRuleViolation(Refusal.NOT_AWAITING_FEEDBACK, status=case.status.value)
 
-    def _rehandles(self, case: CaseState, command: RateFeedback) -> bool:
-        dissatisfied = command.rating is Rating.DISSATISFIED
-        return dissatisfied and case.rehandling_rounds < case.policy.max_rehandling_rounds
-
-    def needs(self, case: CaseState, command: RateFeedback, now: datetime) -> PlanningNeeds:
-        return case._reopen_specs(now) if self._rehandles(case, command) else PlanningNeeds()
-
     def apply(
-        self, case: CaseState, command: RateFeedback, now: datetime, planning: Planning
+        self, case: CaseState, command: RateFeedback, now: datetime, planner: Planner
     ) -> None:
         case.rating = command.rating
         if case.feedback_clock is not None:
@@ -646,9 +720,9 @@ class RateFeedbackRule(Rule):
             case._close(now)
             return
         case._add_trigger(ReviewTrigger.DISSATISFACTION)
-        if self._rehandles(case, command):
+        if case.rehandling_rounds < case.policy.max_rehandling_rounds:
             case.rehandling_rounds += 1
-            case._reopen(RoundReason.REHANDLING, command.actor, now, planning)
+            case._reopen(RoundReason.REHANDLING, command.actor, now, planner)
             return
         case._add_trigger(ReviewTrigger.REHANDLING_CAP)
         case._close(now)
@@ -671,13 +745,8 @@ class RecordFollowUpRule(Rule):
         due = [f for f in case.follow_ups if f.announced and f.recorded_at is None]
         return due[0] if due else None
 
-    def needs(self, case: CaseState, command: RecordFollowUp, now: datetime) -> PlanningNeeds:
-        if command.outcome is FollowUpOutcome.RECURRED:
-            return case._reopen_specs(now)
-        return PlanningNeeds()
-
     def apply(
-        self, case: CaseState, command: RecordFollowUp, now: datetime, planning: Planning
+        self, case: CaseState, command: RecordFollowUp, now: datetime, planner: Planner
     ) -> None:
         check = self._due_check(case)
         assert check is not None, "checked before applying"
@@ -696,7 +765,7 @@ class RecordFollowUpRule(Rule):
             case.follow_ups = [f for f in case.follow_ups if f.recorded_at is not None]
             case._add_trigger(ReviewTrigger.RECURRENCE)
             case._record("recurred", command.actor, now, recurrences=case.recurrences)
-            case._reopen(RoundReason.RECURRENCE, command.actor, now, planning)
+            case._reopen(RoundReason.RECURRENCE, command.actor, now, planner)
             return
         if any(f.recorded_at is None for f in case.follow_ups):
             case.status = (
@@ -714,7 +783,7 @@ class RecordReviewFindingsRule(Rule):
         case._require_status(command, Status.AWAITING_REVIEW)
 
     def apply(
-        self, case: CaseState, command: RecordReviewFindings, now: datetime, planning: Planning
+        self, case: CaseState, command: RecordReviewFindings, now: datetime, planner: Planner
     ) -> None:
         review = case.review
         assert review is not None, "a review is open"
@@ -733,22 +802,14 @@ class RecordReviewFindingsRule(Rule):
         case._archive(now)
 
 
-def _extended(clock: SlaClock, plan: ClockPlan, now: datetime) -> SlaClock:
-    """A moved deadline: a clock already overdue keeps its breach but runs again."""
-    phase = ClockPhase.WARNED if plan.warn_at <= now else ClockPhase.RUNNING
-    return clock.model_copy(
-        update={
-            "due_at": plan.due_at,
-            "warn_at": plan.warn_at,
-            "escalate_at": plan.escalate_at,
-            "phase": phase,
-            "escalations_fired": 0,
-        }
-    )
+# ---- what the workflow calls ----------------------------------------------------------------
 
 
 def validate(case: CaseState, command: Command, now: datetime) -> None:
-    """Raise CaseRuleViolation if the command is illegal now; change nothing."""
+    """Raise CaseRuleViolation if the command is illegal now; change nothing.
+
+    `case` must already have fired its timers due by `now` (see `CaseState.as_of`).
+    """
     if command.request_id in case.answered:
         return
     rule = _rule_for(command)
@@ -756,13 +817,18 @@ def validate(case: CaseState, command: Command, now: datetime) -> None:
         raise CaseRuleViolation(
             Refusal.NOT_PERMITTED, role=command.actor.role.value, action=action_name(command)
         )
+    if case.suspended and not rule.allowed_while_suspended:
+        raise CaseRuleViolation(Refusal.CASE_SUSPENDED, action=action_name(command))
     rule.check(case, command, now)
 
 
 def planning_needs(case: CaseState, command: Command, now: datetime) -> PlanningNeeds:
+    """The calendar work a legal command needs, found by applying it to a throwaway copy."""
     if command.request_id in case.answered:
         return PlanningNeeds()
-    return _rule_for(command).needs(case, command, now)
+    recorder = NeedsRecorder()
+    _rule_for(command).apply(case.model_copy(deep=True), command, now, recorder)
+    return recorder.needs()
 
 
 def apply(case: CaseState, command: Command, now: datetime, planning: Planning) -> ActionAccepted:
@@ -771,7 +837,9 @@ def apply(case: CaseState, command: Command, now: datetime, planning: Planning) 
         return case.answered[command.request_id]
     validate(case, command, now)
     first_new_event = len(case.events) + 1
-    _rule_for(command).apply(case, command, now, planning)
+    answers = PlannedAnswers(planning)
+    _rule_for(command).apply(case, command, now, answers)
+    answers.check_all_used()
     answer = ActionAccepted(
         request_id=command.request_id,
         case_no=case.case_no,
@@ -780,4 +848,6 @@ def apply(case: CaseState, command: Command, now: datetime, planning: Planning) 
         event_sequence=tuple(range(first_new_event, len(case.events) + 1)),
     )
     case.answered[command.request_id] = answer
+    while len(case.answered) > ANSWER_WINDOW:
+        del case.answered[next(iter(case.answered))]
     return answer

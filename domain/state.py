@@ -1,23 +1,15 @@
 """The state of one case, and the timers that move it without anyone's action.
 
-Pure and deterministic: every method takes the current moment from its caller, and anything that
-needs the working-day calendar is asked for as a `PlanningNeeds` and handed back as a `Planning`.
-Which actions are legal lives in `domain.rules`; the workflow wraps both in Temporal messages.
+Pure and deterministic: every method takes the current moment from its caller, and every deadline
+comes from a `Planner` (see `domain.clocks`). Which actions are legal lives in `domain.rules`; the
+workflow wraps both in Temporal messages.
 """
 
 from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from domain.clocks import (
-    ClockKind,
-    ClockPhase,
-    ClockPlan,
-    ClockSpec,
-    ShiftRequest,
-    ShiftResult,
-    SlaClock,
-)
+from domain.clocks import ClockKind, ClockPhase, ClockSpec, Planner, SlaClock
 from domain.errors import CaseRuleViolation, Refusal
 from domain.messages import (
     ActionAccepted,
@@ -45,25 +37,6 @@ from domain.model import (
 )
 
 
-class PlanningNeeds(Frozen):
-    """Calendar work an action needs before it can be applied."""
-
-    clocks: tuple[ClockSpec, ...] = ()
-    shift: ShiftRequest | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.clocks and self.shift is None
-
-
-class Planning(Frozen):
-    clocks: tuple[ClockPlan, ...] = ()
-    shift: ShiftResult | None = None
-
-
-NO_PLANNING = Planning()
-
-
 class State(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,9 +61,11 @@ class Assignment(State):
     signed_at: AwareDatetime | None = None
     completed_at: AwareDatetime | None = None
     returned_at: AwareDatetime | None = None
+    withdrawn_at: AwareDatetime | None = None
     result: str | None = None
     evidence_urls: tuple[str, ...] = ()
     return_reason: str | None = None
+    withdraw_reason: str | None = None
     extensions: list[ExtensionRequest] = []
     supervision_tier: Tier | None = None
     urge_count: int = 0
@@ -114,8 +89,10 @@ class HandlingRound(State):
     reason: RoundReason
     started_at: AwareDatetime
     lead_department: str
+    reply_clock: SlaClock | None = None
     final_reply: str | None = None
     replied_at: AwareDatetime | None = None
+    verification_clock: SlaClock | None = None
 
 
 class Consultation(State):
@@ -148,7 +125,7 @@ class Suspension(State):
     paused_working_time: timedelta | None = None
 
 
-ClockOwner = Consultation | Assignment | None
+ClockOwner = Consultation | Assignment | HandlingRound | None
 
 
 class Flags(Frozen):
@@ -241,6 +218,12 @@ class CaseState(State):
         owned: list[tuple[ClockOwner, SlaClock]] = [(c, c.clock) for c in self.consultations]
         for assignment in self.assignments:
             owned += [(assignment, assignment.sign_clock), (assignment, assignment.handling_clock)]
+        for handling_round in self.rounds:
+            owned += [
+                (handling_round, clock)
+                for clock in (handling_round.reply_clock, handling_round.verification_clock)
+                if clock is not None
+            ]
         if self.feedback_clock is not None:
             owned.append((None, self.feedback_clock))
         return owned
@@ -274,6 +257,16 @@ class CaseState(State):
         instants += [f.due_at for f in self.follow_ups if not f.announced]
         return min(instants, default=None)
 
+    def as_of(self, now: datetime) -> "CaseState":
+        """The case with every timer due by `now` fired: what an action arriving now must be
+        judged on, even if the timer loop has not run yet. `self` when nothing is due."""
+        wakeup = self.next_wakeup()
+        if wakeup is None or wakeup > now:
+            return self
+        later = self.model_copy(deep=True)
+        later.fire_timers(now)
+        return later
+
     def fire_timers(self, now: datetime) -> bool:
         """Fire everything due at `now`; True if anything happened."""
         fired = False
@@ -305,7 +298,11 @@ class CaseState(State):
             updated = clock.model_copy(update={"phase": ClockPhase.WARNED})
             self._record("sla_warning", SYSTEM, at, **where, due_at=clock.due_at.isoformat())
         elif clock.phase in (ClockPhase.RUNNING, ClockPhase.WARNED):
-            updated = clock.model_copy(update={"phase": ClockPhase.OVERDUE, "overdue_at": at})
+            # After an extension a clock can run out twice; its breach dates from the first time.
+            breached_at = clock.overdue_at or at
+            updated = clock.model_copy(
+                update={"phase": ClockPhase.OVERDUE, "overdue_at": breached_at}
+            )
             self._record("sla_overdue", SYSTEM, at, **where, due_at=clock.due_at.isoformat())
             self._record("urged", SYSTEM, at, **where, automatic=True)
             if isinstance(owner, Assignment):
@@ -332,10 +329,6 @@ class CaseState(State):
                 Refusal.WRONG_STAGE, status=self.status.value, action=action_name(command)
             )
 
-    def _require_not_suspended(self, command: Command) -> None:
-        if self.suspended:
-            raise CaseRuleViolation(Refusal.CASE_SUSPENDED, action=action_name(command))
-
     def _active_assignment(self, department: str | None) -> Assignment:
         for assignment in self.round_assignments():
             if assignment.department == department and assignment.active:
@@ -346,32 +339,29 @@ class CaseState(State):
         if trigger not in self.review_triggers:
             self.review_triggers.append(trigger)
 
-    def _assignment_specs(
-        self, departments: list[tuple[str, int]], now: datetime
-    ) -> list[ClockSpec]:
-        """Two clocks per department: sign-for (working hours) and handling (working days)."""
+    def _clock(
+        self,
+        kind: ClockKind,
+        now: datetime,
+        planner: Planner,
+        *,
+        days: int | None = None,
+        hours: float | None = None,
+        escalates: bool = True,
+    ) -> SlaClock:
+        """A new clock of `days` working days or `hours` working hours, starting now."""
         policy = self.policy
-        specs: list[ClockSpec] = []
-        for _, handling_days in departments:
-            specs.append(
-                ClockSpec(
-                    start=now,
-                    working_hours=policy.sign_for_hours,
-                    warning_ratio=policy.warning_ratio,
-                    escalation_grace_hours=policy.escalation_grace_hours,
-                    escalation_steps=self._escalation_steps(),
-                )
+        plan = planner.clock(
+            ClockSpec(
+                start=now,
+                working_days=days,
+                working_hours=hours,
+                warning_ratio=policy.warning_ratio,
+                escalation_grace_hours=policy.escalation_grace_hours,
+                escalation_steps=self._escalation_steps() if escalates else 0,
             )
-            specs.append(
-                ClockSpec(
-                    start=now,
-                    working_days=handling_days,
-                    warning_ratio=policy.warning_ratio,
-                    escalation_grace_hours=policy.escalation_grace_hours,
-                    escalation_steps=self._escalation_steps(),
-                )
-            )
-        return specs
+        )
+        return SlaClock.planned(kind, now, plan)
 
     def _escalation_steps(self) -> int:
         return len(TIERS) - 1 - TIERS.index(self.tier)
@@ -382,10 +372,10 @@ class CaseState(State):
         lead: str,
         round_number: int,
         now: datetime,
-        plans: tuple[ClockPlan, ...],
+        planner: Planner,
     ) -> None:
-        for index, (department, _) in enumerate(departments):
-            sign_plan, handling_plan = plans[2 * index], plans[2 * index + 1]
+        """Open one assignment per (department, handling days): a sign-for and a handling clock."""
+        for department, handling_days in departments:
             self.assignments.append(
                 Assignment(
                     assignment_id=f"{self.case_no}-A{len(self.assignments) + 1}",
@@ -393,8 +383,12 @@ class CaseState(State):
                     department=department,
                     role=AssignmentRole.LEAD if department == lead else AssignmentRole.CO_HANDLER,
                     assigned_at=now,
-                    sign_clock=SlaClock.planned(ClockKind.SIGN_FOR, now, sign_plan),
-                    handling_clock=SlaClock.planned(ClockKind.HANDLING, now, handling_plan),
+                    sign_clock=self._clock(
+                        ClockKind.SIGN_FOR, now, planner, hours=self.policy.sign_for_hours
+                    ),
+                    handling_clock=self._clock(
+                        ClockKind.HANDLING, now, planner, days=handling_days
+                    ),
                 )
             )
 
@@ -405,13 +399,13 @@ class CaseState(State):
         departments: list[tuple[str, int]],
         actor: Actor,
         now: datetime,
-        plans: tuple[ClockPlan, ...],
+        planner: Planner,
     ) -> None:
         number = len(self.rounds) + 1
         self.rounds.append(
             HandlingRound(number=number, reason=reason, started_at=now, lead_department=lead)
         )
-        self._assign(departments, lead, number, now, plans)
+        self._assign(departments, lead, number, now, planner)
         self.stage, self.status = Stage.HANDLE, Status.HANDLING
         self.reply = None
         self._record(
@@ -432,44 +426,29 @@ class CaseState(State):
         ordered = sorted(handled, key=lambda a: a.role is not AssignmentRole.LEAD)
         return current.lead_department, [(a.department, self.policy.handling_days) for a in ordered]
 
-    def _reopen_specs(self, now: datetime) -> PlanningNeeds:
-        if not self.rounds:
-            return PlanningNeeds()
-        _, departments = self._repeat_round_departments()
-        return PlanningNeeds(clocks=tuple(self._assignment_specs(departments, now)))
-
-    def _reopen(self, reason: RoundReason, actor: Actor, now: datetime, planning: Planning) -> None:
+    def _reopen(self, reason: RoundReason, actor: Actor, now: datetime, planner: Planner) -> None:
         """Handle again: the last round's departments, or triage if it was settled on the spot."""
         if self.rounds:
             lead, departments = self._repeat_round_departments()
-            self._start_round(reason, lead, departments, actor, now, planning.clocks)
+            self._start_round(reason, lead, departments, actor, now, planner)
             return
         self.stage, self.status = Stage.REPORT, Status.AWAITING_TRIAGE
         self.reply = None
         self._record("reopened_for_triage", actor, now, reason=reason.value)
 
-    def _feedback_spec(self, now: datetime) -> PlanningNeeds:
-        spec = ClockSpec(
-            start=now,
-            working_days=self.policy.feedback_days,
-            warning_ratio=self.policy.warning_ratio,
-            escalation_grace_hours=self.policy.escalation_grace_hours,
-            escalation_steps=0,
+    def _await_feedback(self, reply: str, now: datetime, planner: Planner) -> None:
+        clock = self._clock(
+            ClockKind.FEEDBACK, now, planner, days=self.policy.feedback_days, escalates=False
         )
-        return PlanningNeeds(clocks=(spec,))
-
-    def _await_feedback(self, reply: str, now: datetime, planning: Planning) -> None:
-        plan = planning.clocks[0]
         # The window simply ends: there is no reminder to the reporter, so no warning instant.
-        self.feedback_clock = SlaClock.planned(ClockKind.FEEDBACK, now, plan).model_copy(
-            update={"warn_at": plan.due_at}
-        )
+        self.feedback_clock = clock.model_copy(update={"warn_at": clock.due_at})
         self.reply = reply
         self.stage, self.status = Stage.FEEDBACK, Status.AWAITING_FEEDBACK
-        self._record("awaiting_feedback", SYSTEM, now, due_at=plan.due_at.isoformat())
+        self._record("awaiting_feedback", SYSTEM, now, due_at=clock.due_at.isoformat())
 
-    def _round_settled(self, now: datetime) -> None:
-        """After a completion or return: move on once nobody in the round is still working."""
+    def _round_settled(self, now: datetime, planner: Planner) -> None:
+        """After an assignment stops: once nobody in the round is still working, a joint round
+        waits for the lead's final reply, a single department's result is the reply."""
         current = self.current_round
         assignments = self.round_assignments()
         if current is None or any(a.active for a in assignments):
@@ -478,11 +457,37 @@ class CaseState(State):
             return
         completed = [a for a in assignments if a.state is AssignmentState.COMPLETED]
         if len(completed) > 1:
+            current.reply_clock = self._clock(
+                ClockKind.FINAL_REPLY, now, planner, hours=self.policy.final_reply_hours
+            )
             self.status = Status.AWAITING_FINAL_REPLY
+            self._record(
+                "awaiting_final_reply",
+                SYSTEM,
+                now,
+                round=current.number,
+                lead_department=current.lead_department,
+                due_at=current.reply_clock.due_at.isoformat(),
+            )
             return
         current.final_reply, current.replied_at = completed[0].result, now
-        self.reply = completed[0].result
+        self._await_verification(completed[0].result or "", now, planner)
+
+    def _await_verification(self, reply: str, now: datetime, planner: Planner) -> None:
+        current = self.current_round
+        assert current is not None, "verification follows a handling round"
+        current.verification_clock = self._clock(
+            ClockKind.VERIFICATION, now, planner, days=self.policy.verification_days
+        )
+        self.reply = reply
         self.status = Status.AWAITING_VERIFICATION
+        self._record(
+            "awaiting_verification",
+            SYSTEM,
+            now,
+            round=current.number,
+            due_at=current.verification_clock.due_at.isoformat(),
+        )
 
     def _close(self, now: datetime) -> None:
         self.closed_at = now
@@ -532,6 +537,10 @@ def _clock_owner_data(owner: ClockOwner, clock: SlaClock) -> dict[str, EventValu
     data: dict[str, EventValue] = {"clock": clock.kind.value}
     if isinstance(owner, Assignment):
         data |= {"assignment_id": owner.assignment_id, "department": owner.department}
+    elif isinstance(owner, HandlingRound):
+        data |= {"round": owner.number}
+        if clock.kind is ClockKind.FINAL_REPLY:
+            data |= {"department": owner.lead_department}
     return data
 
 
@@ -548,5 +557,10 @@ def replace_clock(
             owner.sign_clock = new
         else:
             owner.handling_clock = new
+    elif isinstance(owner, HandlingRound):
+        if owner.reply_clock is old:
+            owner.reply_clock = new
+        else:
+            owner.verification_clock = new
     else:
         case.feedback_clock = new

@@ -1,9 +1,11 @@
 """Client-side access to case workflows: start one, send it an action, read its state."""
 
+import asyncio
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.messages import (
     ActionAccepted,
@@ -16,6 +18,7 @@ from domain.messages import (
     Dispatch,
     Escalate,
     RateFeedback,
+    ReassignWork,
     RecordConsultationDecision,
     RecordFollowUp,
     RecordReviewFindings,
@@ -28,6 +31,7 @@ from domain.messages import (
     SuspendCase,
     Urge,
     VerifyOnSite,
+    WithdrawWork,
 )
 from workflows.case import CaseSnapshot, CaseWorkflow, workflow_id
 
@@ -40,6 +44,8 @@ UPDATE_FOR_COMMAND: dict[type[Command], Any] = {
     SignForWork: CaseWorkflow.sign_for_work,
     CompleteWork: CaseWorkflow.complete_work,
     ReturnWork: CaseWorkflow.return_work,
+    ReassignWork: CaseWorkflow.reassign_work,
+    WithdrawWork: CaseWorkflow.withdraw_work,
     AddProgressNote: CaseWorkflow.add_progress_note,
     RequestExtension: CaseWorkflow.request_extension,
     DecideExtension: CaseWorkflow.decide_extension,
@@ -59,7 +65,8 @@ async def start_case(
     """Start the case's workflow; a case number is used once, ever."""
     return await client.start_workflow(
         CaseWorkflow.run,
-        args=[case, None],
+        # Every parameter, even the defaults: the SDK decodes by type only when the counts match.
+        args=[case, None, 0],
         id=workflow_id(case.case_no),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -70,8 +77,25 @@ def case_handle(client: Client, case_no: str) -> WorkflowHandle[CaseWorkflow, An
     return client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_no))
 
 
+# Seconds between attempts when the server gives up on an Update because the workflow task
+# carrying it failed (seen when Updates race a continue-as-new). That Update never ran; the
+# workflow task is retried, and the same request id cannot take effect twice.
+NOT_READY_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
 async def act(handle: WorkflowHandle[CaseWorkflow, Any], command: Command) -> ActionAccepted:
     """Send one action as its Update; the request id doubles as the update id."""
+    for delay in NOT_READY_RETRY_DELAYS:
+        try:
+            return await _execute(handle, command)
+        except RPCError as failed:
+            if not _workflow_not_ready(failed):
+                raise
+        await asyncio.sleep(delay)
+    return await _execute(handle, command)
+
+
+async def _execute(handle: WorkflowHandle[CaseWorkflow, Any], command: Command) -> ActionAccepted:
     result: ActionAccepted = await handle.execute_update(
         UPDATE_FOR_COMMAND[type(command)],
         command,
@@ -79,6 +103,12 @@ async def act(handle: WorkflowHandle[CaseWorkflow, Any], command: Command) -> Ac
         result_type=ActionAccepted,
     )
     return result
+
+
+def _workflow_not_ready(failed: RPCError) -> bool:
+    return failed.status is RPCStatusCode.FAILED_PRECONDITION and any(
+        detail.type_url.endswith("WorkflowNotReadyFailure") for detail in failed.grpc_status.details
+    )
 
 
 async def urge(handle: WorkflowHandle[CaseWorkflow, Any], command: Urge) -> None:

@@ -4,8 +4,7 @@ SLA timers of days, the dev server for restarts, search attributes and continue-
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -21,50 +19,15 @@ from temporalio.worker import Worker
 from domain.calendar import WorkingCalendar
 from gridloop.devserver import ensure_search_attributes
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
-from gridloop.settings import Settings
 from store.db import database_url, prepare_read_model
-from tests.support import calendar_through
-from worker import build_worker
+from tests.driver import CaseUnderTest
+from tests.histories import HistoryLog
+from tests.support import calendar_through, case_input, make_worker, policy
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
 # Low enough that a long case is cut several times; the dev server then suggests it.
 CONTINUE_AS_NEW_AFTER = 40
-
-
-@dataclass
-class HistoryLog:
-    """Every case history the suite made, so the replay test can replay them all.
-
-    Cases are noted when they start and their histories fetched before their server stops.
-    """
-
-    pending: list[tuple[Client, str]] = field(default_factory=list)
-    histories: list[WorkflowHistory] = field(default_factory=list)
-
-    def add(self, client: Client, workflow_id: str) -> None:
-        self.pending.append((client, workflow_id))
-
-    def forget(self, workflow_id: str) -> None:
-        """For a history made by code the test altered on purpose: it cannot replay."""
-        self.pending = [(client, wid) for client, wid in self.pending if wid != workflow_id]
-
-    async def collect(self) -> None:
-        for client, workflow_id in self.pending:
-            self.histories += [history async for history in _every_run(client, workflow_id)]
-        self.pending = []
-
-
-async def _every_run(client: Client, workflow_id: str) -> AsyncIterator[WorkflowHistory]:
-    """The latest run, then each run it continued from."""
-    run_id: str | None = None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        yield history
-        started = history.events[0].workflow_execution_started_event_attributes
-        run_id = started.continued_execution_run_id or None
-        if run_id is None:
-            return
 
 
 @pytest.fixture(scope="session")
@@ -117,17 +80,6 @@ def read_model(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session
     return prepare_read_model(database_url(None, tmp_path_factory.mktemp("read-model")))
 
 
-def make_worker(
-    client: Client,
-    task_queue: str,
-    calendar: WorkingCalendar,
-    sessions: sessionmaker[Session],
-) -> Worker:
-    return build_worker(
-        client, Settings(), task_queue=task_queue, calendar=calendar, sessions=sessions
-    )
-
-
 @pytest_asyncio.fixture
 async def ts_worker(
     time_skipping_env: WorkflowEnvironment,
@@ -168,3 +120,25 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def sessions(database: str) -> sessionmaker[Session]:
     return prepare_read_model(database)
+
+
+@pytest.fixture
+async def open_case(
+    time_skipping_env: WorkflowEnvironment, ts_worker: Worker, history_log: HistoryLog
+) -> AsyncIterator[Callable[..., Awaitable[CaseUnderTest]]]:
+    """Start cases on this test's time-skipping server: `await open_case(**policy_overrides)`."""
+    started: list[CaseUnderTest] = []
+
+    async def start(**policy_overrides: object) -> CaseUnderTest:
+        now = await time_skipping_env.get_current_time()
+        case = case_input(now, policy(**policy_overrides))
+        started.append(
+            await CaseUnderTest.start(time_skipping_env, ts_worker.task_queue, case, history_log)
+        )
+        return started[-1]
+
+    yield start
+    # A case left open keeps timers on this test's task queue, which nobody polls after it;
+    # the time-skipping server would wait for them in every later test.
+    for case in started:
+        await case.close_if_running()

@@ -1,16 +1,34 @@
-"""Drive one case workflow from a test the way the API will: Updates, a Signal, the query."""
+"""Drive one case workflow from a test the way the API will: Updates, a Signal, the query; and
+the steps many tests share."""
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.messages import ActionAccepted, CaseInput, CaseSummary, Command, Urge
+from domain.messages import (
+    ActionAccepted,
+    CaseInput,
+    CaseSummary,
+    Command,
+    CompleteWork,
+    Dispatch,
+    RateFeedback,
+    RecordReviewFindings,
+    SignForWork,
+    Urge,
+    VerifyOnSite,
+)
+from domain.model import Rating, ReviewOutcome
 from domain.state import CaseState
 from gridloop import cases
-from tests.conftest import HistoryLog
+from store.models import CaseRecord
+from tests.histories import HistoryLog
+from tests.support import auditor, coordinator, department, grid_worker, reporter, request_id
 from workflows.case import CaseSnapshot, CaseWorkflow
 
 ACCEPTED = "workflow_execution_update_accepted_event_attributes"
@@ -83,3 +101,62 @@ class CaseUnderTest:
         with self.env.auto_time_skipping_disabled():
             summary: CaseSummary = await self.handle.result()
         return summary
+
+
+async def wait_until_projected(sessions: sessionmaker[Session], case: CaseUnderTest) -> None:
+    last = (await case.case()).events[-1].sequence
+    for _ in range(200):
+        with sessions() as session:
+            row = session.get(CaseRecord, (await case.case()).case_no)
+            if row is not None and row.last_event_sequence == last:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"case not projected through event {last}")
+
+
+# ---- steps many tests share -----------------------------------------------------------------
+
+MARKET = "market_supervision"
+ENFORCEMENT = "comprehensive_enforcement"
+HOUSING = "housing_construction"
+ENVIRONMENT = "ecology_environment"
+
+
+async def dispatch(case: CaseUnderTest, lead: str, *co: str) -> None:
+    await case.act(
+        Dispatch(
+            request_id=request_id(),
+            actor=coordinator(),
+            lead_department=lead,
+            co_departments=co,
+        )
+    )
+
+
+async def sign_and_complete(case: CaseUnderTest, code: str, result: str = "已处理") -> None:
+    await case.act(SignForWork(request_id=request_id(), actor=department(code)))
+    await case.act(
+        CompleteWork(
+            request_id=request_id(),
+            actor=department(code),
+            result=result,
+            evidence_urls=(f"https://evidence.example/{code}.jpg",),
+        )
+    )
+
+
+async def verify_and_rate(case: CaseUnderTest, rating: Rating = Rating.SATISFIED) -> None:
+    await case.act(VerifyOnSite(request_id=request_id(), actor=grid_worker(), passed=True))
+    await case.act(RateFeedback(request_id=request_id(), actor=reporter(), rating=rating))
+
+
+async def record_review(case: CaseUnderTest) -> None:
+    await case.act(
+        RecordReviewFindings(
+            request_id=request_id(),
+            actor=auditor(),
+            root_cause="签收不及时",
+            responsible_departments=(HOUSING,),
+            outcome=ReviewOutcome.NOTICE,
+        )
+    )

@@ -1,13 +1,20 @@
-"""Builders shared by the tests: actors, a report, a policy, a calendar that covers today."""
+"""Builders shared by the tests: actors, a report, a policy, a calendar that covers today, a
+worker."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from domain.calendar import WorkingCalendar, YearSchedule
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from domain.calendar import WorkingCalendar, WorkingPeriod, YearSchedule
 from domain.messages import CaseInput
 from domain.model import Actor, Location, Report, ReporterContact, Role, SlaPolicy, Source, Urgency
+from gridloop.settings import Settings
+from worker import build_worker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LAST_PUBLISHED_YEAR = 2026
@@ -91,6 +98,18 @@ def calendar_through(last_year: int) -> WorkingCalendar:
     return WorkingCalendar(operator_table=filler)
 
 
+def always_working_calendar(first_year: int, last_year: int) -> WorkingCalendar:
+    """Every moment is working time: for tests on the dev server, whose clock is the real one,
+    so that an SLA of a few seconds runs out in a few seconds at any hour of any day."""
+    table = {}
+    for year in range(first_year, last_year + 1):
+        days = (date(year, 1, 1) + timedelta(days=n) for n in range(366))
+        weekends = frozenset(d for d in days if d.year == year and d.weekday() >= 5)
+        table[year] = YearSchedule(holidays=frozenset(), workdays=weekends)
+    whole_day = WorkingPeriod(time(0, 0), time(23, 59, 59, 999999))
+    return WorkingCalendar(periods=(whole_day,), operator_table=table)
+
+
 def write_filler_table(path: Path, last_year: int) -> Path:
     """The same filler years as `calendar_through`, as an operator table file for a process."""
     lines = [
@@ -108,3 +127,14 @@ def at(text: str) -> datetime:
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+
+
+def make_worker(
+    client: Client,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    sessions: sessionmaker[Session],
+) -> Worker:
+    return build_worker(
+        client, Settings(), task_queue=task_queue, calendar=calendar, sessions=sessions
+    )

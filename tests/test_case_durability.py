@@ -2,6 +2,7 @@
 
 import asyncio
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -9,9 +10,10 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import WorkingCalendar
 from domain.messages import AddProgressNote, CompleteWork, Dispatch, SignForWork
 from domain.model import Stage, Status
-from tests.conftest import HistoryLog, make_worker
-from tests.driver import CaseUnderTest
-from tests.support import case_input, coordinator, department, policy, request_id
+from store.models import CaseEventRecord
+from tests.driver import CaseUnderTest, wait_until_projected
+from tests.histories import HistoryLog
+from tests.support import case_input, coordinator, department, make_worker, policy, request_id
 from workflows.case import CaseWorkflow
 from workflows.search_attributes import OVERDUE, STAGE
 
@@ -42,7 +44,12 @@ async def test_a_new_worker_continues_a_case_the_old_one_left(
         )
         state = await case.case()
     assert state.status is Status.AWAITING_VERIFICATION
-    assert [e.type for e in state.events][-3:] == ["round_started", "signed", "completed"]
+    assert [e.type for e in state.events][-4:] == [
+        "round_started",
+        "signed",
+        "completed",
+        "awaiting_verification",
+    ]
 
 
 async def test_continue_as_new_keeps_state_and_concurrent_messages(
@@ -81,6 +88,16 @@ async def test_continue_as_new_keeps_state_and_concurrent_messages(
         # Same request id after the cut: still one effect.
         repeat = await CaseUnderTest(dev_env, latest).act(notes[0])
         assert repeat == answers[0]
+
+        # The read model got every event once, across the runs.
+        await wait_until_projected(read_model, CaseUnderTest(dev_env, latest))
+        with read_model() as session:
+            sequences = session.scalars(
+                select(CaseEventRecord.sequence)
+                .where(CaseEventRecord.case_no == state.case_no)
+                .order_by(CaseEventRecord.sequence)
+            ).all()
+        assert sequences == [e.sequence for e in state.events]
 
 
 async def test_search_attributes_describe_the_case_without_personal_data(

@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from domain import rules
 from domain.calendar import WorkingCalendar
@@ -20,7 +19,6 @@ from domain.messages import (
     RateFeedback,
     RecordConsultationDecision,
     RecordFollowUp,
-    RecordReviewFindings,
     RequestExtension,
     ResolveOnSite,
     ResumeCase,
@@ -36,7 +34,6 @@ from domain.model import (
     FeedbackChannel,
     FollowUpOutcome,
     Rating,
-    ReviewOutcome,
     ReviewTrigger,
     RoundReason,
     Stage,
@@ -44,85 +41,29 @@ from domain.model import (
     Tier,
 )
 from domain.state import CaseState
-from tests.conftest import HistoryLog, make_worker
-from tests.driver import CaseUnderTest
+from tests.driver import (
+    ENFORCEMENT,
+    ENVIRONMENT,
+    HOUSING,
+    MARKET,
+    CaseUnderTest,
+    dispatch,
+    record_review,
+    sign_and_complete,
+    verify_and_rate,
+)
+from tests.histories import HistoryLog
 from tests.support import (
     DAY,
-    auditor,
     case_input,
     coordinator,
     department,
     grid_worker,
+    make_worker,
     policy,
     reporter,
     request_id,
 )
-
-MARKET = "market_supervision"
-ENFORCEMENT = "comprehensive_enforcement"
-HOUSING = "housing_construction"
-ENVIRONMENT = "ecology_environment"
-
-
-@pytest.fixture
-async def open_case(
-    time_skipping_env: WorkflowEnvironment, ts_worker: Worker, history_log: HistoryLog
-):
-    started: list[CaseUnderTest] = []
-
-    async def start(**policy_overrides: object) -> CaseUnderTest:
-        now = await time_skipping_env.get_current_time()
-        case = case_input(now, policy(**policy_overrides))
-        started.append(
-            await CaseUnderTest.start(time_skipping_env, ts_worker.task_queue, case, history_log)
-        )
-        return started[-1]
-
-    yield start
-    # A case left open keeps timers on this test's task queue, which nobody polls after it;
-    # the time-skipping server would wait for them in every later test.
-    for case in started:
-        await case.close_if_running()
-
-
-async def dispatch(case: CaseUnderTest, lead: str, *co: str) -> None:
-    await case.act(
-        Dispatch(
-            request_id=request_id(),
-            actor=coordinator(),
-            lead_department=lead,
-            co_departments=co,
-        )
-    )
-
-
-async def sign_and_complete(case: CaseUnderTest, code: str, result: str = "已处理") -> None:
-    await case.act(SignForWork(request_id=request_id(), actor=department(code)))
-    await case.act(
-        CompleteWork(
-            request_id=request_id(),
-            actor=department(code),
-            result=result,
-            evidence_urls=(f"https://evidence.example/{code}.jpg",),
-        )
-    )
-
-
-async def verify_and_rate(case: CaseUnderTest, rating: Rating = Rating.SATISFIED) -> None:
-    await case.act(VerifyOnSite(request_id=request_id(), actor=grid_worker(), passed=True))
-    await case.act(RateFeedback(request_id=request_id(), actor=reporter(), rating=rating))
-
-
-async def record_review(case: CaseUnderTest) -> None:
-    await case.act(
-        RecordReviewFindings(
-            request_id=request_id(),
-            actor=auditor(),
-            root_cause="签收不及时",
-            responsible_departments=(HOUSING,),
-            outcome=ReviewOutcome.NOTICE,
-        )
-    )
 
 
 async def test_single_department_dispatch_to_archive(open_case) -> None:
@@ -152,6 +93,7 @@ async def test_single_department_dispatch_to_archive(open_case) -> None:
         "round_started",
         "signed",
         "completed",
+        "awaiting_verification",
         "verified",
         "awaiting_feedback",
         "feedback_rated",

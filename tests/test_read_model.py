@@ -1,6 +1,5 @@
 """The read model on SQLite and on PostgreSQL: migrations, the projection activity, rebuilds."""
 
-import asyncio
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -27,9 +26,17 @@ from gridloop.rebuild import rebuild_projection
 from store.db import make_engine, prepare_read_model
 from store.models import AssignmentRecord, Base, CaseEventRecord, CaseRecord, ReviewRecord
 from store.projection import write_projection
-from tests.conftest import HistoryLog, make_worker
-from tests.driver import CaseUnderTest
-from tests.support import case_input, coordinator, department, grid_worker, reporter, request_id
+from tests.driver import CaseUnderTest, wait_until_projected
+from tests.histories import HistoryLog
+from tests.support import (
+    case_input,
+    coordinator,
+    department,
+    grid_worker,
+    make_worker,
+    reporter,
+    request_id,
+)
 
 TABLES = (CaseRecord, AssignmentRecord, CaseEventRecord, ReviewRecord)
 MARKET, HOUSING, ENFORCEMENT = "market_supervision", "housing_construction", "enforcement"
@@ -46,17 +53,6 @@ def dump(sessions: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
             ]
             for record in TABLES
         }
-
-
-async def wait_until_projected(sessions: sessionmaker[Session], case: CaseUnderTest) -> None:
-    last = (await case.case()).events[-1].sequence
-    for _ in range(200):
-        with sessions() as session:
-            row = session.get(CaseRecord, (await case.case()).case_no)
-            if row is not None and row.last_event_sequence == last:
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"case not projected through event {last}")
 
 
 def test_migrations_build_exactly_the_models_schema(database: str) -> None:

@@ -18,6 +18,7 @@ from domain.messages import (
     Dispatch,
     Escalate,
     RateFeedback,
+    ReassignWork,
     RecordConsultationDecision,
     RecordFollowUp,
     RecordReviewFindings,
@@ -30,6 +31,7 @@ from domain.messages import (
     SuspendCase,
     Urge,
     VerifyOnSite,
+    WithdrawWork,
 )
 from domain.model import (
     AssignmentState,
@@ -40,7 +42,7 @@ from domain.model import (
     Status,
 )
 from domain.planning import plan
-from domain.state import CaseState
+from domain.state import Assignment, CaseState, ClockOwner, Consultation, HandlingRound
 from tests.support import (
     DAY,
     at,
@@ -70,7 +72,7 @@ departments = st.sampled_from(DEPARTMENTS)
 ACTIONS = [
     "resolve", "dispatch", "convene", "decide", "escalate", "sign", "complete", "return", "note",
     "extend", "decide_extension", "suspend", "resume", "urge", "reply", "verify", "rate",
-    "follow_up", "review", "wrong_role",
+    "follow_up", "review", "wrong_role", "reassign", "withdraw",
 ]  # fmt: skip
 
 
@@ -127,11 +129,23 @@ def _command(kind: str, dept: str, other: str, flag: bool) -> Command:
             request_id=rid, actor=auditor(), root_cause="c", outcome=ReviewOutcome.NONE
         ),
         "wrong_role": lambda: Dispatch(request_id=rid, actor=auditor(), lead_department=dept),
+        "reassign": lambda: ReassignWork(
+            request_id=rid,
+            actor=coordinator(),
+            department=dept,
+            to_department=other if other != dept else "emergency",
+            reason="r",
+        ),
+        "withdraw": lambda: WithdrawWork(
+            request_id=rid, actor=coordinator(), department=dept, reason="r"
+        ),
     }
     return builders[kind]()
 
 
-def _check_invariants(case: CaseState, now: datetime) -> None:
+def _check_invariants(
+    case: CaseState, now: datetime, first_breaches: dict[tuple[int, str], datetime]
+) -> None:
     assert [e.sequence for e in case.events] == list(range(1, len(case.events) + 1))
     assert case.status in STATUSES_OF_STAGE[case.stage]
     if case.stage is Stage.HANDLE:
@@ -148,6 +162,24 @@ def _check_invariants(case: CaseState, now: datetime) -> None:
             assert not assignment.handling_clock.running
     wakeup = case.next_wakeup()
     assert wakeup is None or wakeup > now
+    if case.suspended:
+        assert case.stage in (Stage.CONSULT, Stage.HANDLE)
+        paused_at = case.suspensions[-1].suspended_at
+        assert all(clock.started_at <= paused_at for clock in case.running_clocks())
+    # A breach dates from the first time a clock ran out, whatever happens to it later.
+    for owner, clock in case.owned_clocks():
+        if clock.overdue_at is not None:
+            key = (_owner_key(owner), clock.kind.value, clock.started_at)
+            assert first_breaches.setdefault(key, clock.overdue_at) == clock.overdue_at
+    assert len(case.answered) <= rules.ANSWER_WINDOW
+
+
+def _owner_key(owner: ClockOwner) -> str:
+    if isinstance(owner, Assignment):
+        return owner.assignment_id
+    if isinstance(owner, HandlingRound):
+        return f"round-{owner.number}"
+    return "consultation" if isinstance(owner, Consultation) else "case"
 
 
 def _candidates() -> list[tuple[str, str, str, bool]]:
@@ -174,12 +206,13 @@ def test_any_sequence_keeps_the_case_consistent(data: st.DataObject) -> None:
     now = at("2026-03-02 09:00")
     sla = policy(follow_up_after=(3 * DAY,), max_rehandling_rounds=1, review_sampling_rate=0)
     case = CaseState.open(case_input(now, sla), sampled_for_review=False)
+    first_breaches: dict[tuple[str, str, datetime], datetime] = {}
     for _ in range(data.draw(st.integers(min_value=1, max_value=40), label="steps")):
         move = data.draw(st.sampled_from(["wait", "legal", "legal", "legal", "any"]), label="move")
         if move == "wait":
             now += timedelta(hours=data.draw(st.integers(min_value=1, max_value=72)))
             case.fire_timers(now)
-            _check_invariants(case, now)
+            _check_invariants(case, now, first_breaches)
             continue
         commands = [_command(*candidate) for candidate in _candidates()]
         if move == "legal":
@@ -192,6 +225,6 @@ def test_any_sequence_keeps_the_case_consistent(data: st.DataObject) -> None:
         planning = plan(CALENDAR, rules.planning_needs(case, command, now))
         answer = rules.apply(case, command, now, planning)
         assert rules.apply(case, command, now, planning) == answer
-        _check_invariants(case, now)
+        _check_invariants(case, now, first_breaches)
     event(f"reached {case.stage.value}")
     event(f"{len(case.events) // 10 * 10}+ events")

@@ -8,6 +8,7 @@ attributes, and continues as new when the history grows long.
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import rules
+    from domain.clocks import NO_PLANNING, Planning, PlanningNeeds
     from domain.errors import CaseRuleViolation, Refusal
     from domain.messages import (
         ActionAccepted,
@@ -30,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Dispatch,
         Escalate,
         RateFeedback,
+        ReassignWork,
         RecordConsultationDecision,
         RecordFollowUp,
         RecordReviewFindings,
@@ -42,10 +45,11 @@ with workflow.unsafe.imports_passed_through():
         SuspendCase,
         Urge,
         VerifyOnSite,
+        WithdrawWork,
     )
     from domain.model import Frozen, Stage
     from domain.projection import project
-    from domain.state import NO_PLANNING, CaseState, Flags, Planning, PlanningNeeds
+    from domain.state import CaseState, Flags
     from workflows import search_attributes as sa
 
 PLANNING_TIMEOUT = timedelta(seconds=30)
@@ -71,18 +75,22 @@ def workflow_id(case_no: str) -> str:
 @workflow.defn
 class CaseWorkflow:
     @workflow.init
-    def __init__(self, case: CaseInput, carried: CaseState | None = None) -> None:
+    def __init__(
+        self, case: CaseInput, carried: CaseState | None = None, projected_through: int = 0
+    ) -> None:
         sampled = workflow.random().random() < case.policy.review_sampling_rate
         self._case = carried or CaseState.open(case, sampled_for_review=sampled)
         self._input = case
         self._lock = asyncio.Lock()
-        self._changed = False
         self._published: list[SearchAttributeUpdate[Any]] = []
-        self._projected_through = 0
+        self._projected_through = projected_through
         self._finishing = False
 
     @workflow.run
-    async def run(self, case: CaseInput, carried: CaseState | None = None) -> CaseSummary:
+    async def run(
+        self, case: CaseInput, carried: CaseState | None = None, projected_through: int = 0
+    ) -> CaseSummary:
+        """`carried` and `projected_through` come from a previous run that continued as new."""
         self._publish()
         projector = asyncio.create_task(self._project_changes())
         while self._case.stage is not Stage.ARCHIVED:
@@ -91,23 +99,31 @@ class CaseWorkflow:
                 if self._case.fire_timers(workflow.now()):
                     self._publish()
             if self._should_continue_as_new():
+                # Nothing may be awaited between the handlers finishing and continuing as new, or
+                # an Update accepted meanwhile would be cut off. The next run projects whatever
+                # this one had not yet confirmed (the projection is idempotent).
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._finish_projection(projector)
-                workflow.continue_as_new(args=[self._input, self._case])
+                workflow.continue_as_new(args=[self._input, self._case, self._projected_through])
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._finish_projection(projector)
         return self._summary()
 
     async def _sleep_until_next_thing(self) -> None:
-        """Wake on any message, on the next SLA instant, or when history asks to be cut."""
-        self._changed = False
+        """Sleep until the next SLA instant. Wake early when an action moves that instant, ends
+        the case, or when history asks to be cut; an action that leaves the instant alone (a
+        progress note) keeps the timer, so it adds no timer events to history."""
         wakeup = self._case.next_wakeup()
         timeout = None if wakeup is None else max(wakeup - workflow.now(), timedelta(0))
         if timeout == timedelta(0):
             return
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._changed or self._should_continue_as_new(), timeout=timeout
+                lambda: (
+                    self._case.next_wakeup() != wakeup
+                    or self._case.stage is Stage.ARCHIVED
+                    or self._should_continue_as_new()
+                ),
+                timeout=timeout,
             )
 
     async def _project_changes(self) -> None:
@@ -211,6 +227,22 @@ class CaseWorkflow:
         self._refuse_if_illegal(command)
 
     @workflow.update
+    async def reassign_work(self, command: ReassignWork) -> ActionAccepted:
+        return await self._act(command)
+
+    @reassign_work.validator
+    def _check_reassign_work(self, command: ReassignWork) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
+    async def withdraw_work(self, command: WithdrawWork) -> ActionAccepted:
+        return await self._act(command)
+
+    @withdraw_work.validator
+    def _check_withdraw_work(self, command: WithdrawWork) -> None:
+        self._refuse_if_illegal(command)
+
+    @workflow.update
     async def add_progress_note(self, command: AddProgressNote) -> ActionAccepted:
         return await self._act(command)
 
@@ -296,6 +328,7 @@ class CaseWorkflow:
     async def urge(self, command: Urge) -> None:
         """催办 needs no answer; an urge that makes no sense is logged and dropped."""
         async with self._lock:
+            self._fire_due_timers()
             try:
                 rules.apply(self._case, command, workflow.now(), NO_PLANNING)
             except CaseRuleViolation as refused:
@@ -304,41 +337,36 @@ class CaseWorkflow:
                     extra={"refusal": refused.refusal.value, "request_id": command.request_id},
                 )
                 return
-            self._changed = True
 
     # ---- the one path every action takes -------------------------------------------------------
 
     def _refuse_if_illegal(self, command: Command) -> None:
+        # A timer may be due in this very workflow task, before the loop has fired it: judge
+        # the action on the case as it is now (a late sign-for is late).
+        now = workflow.now()
         try:
-            rules.validate(self._case, command, workflow.now())
+            rules.validate(self._case.as_of(now), command, now)
         except CaseRuleViolation as refused:
             raise _refusal_error(refused) from refused
 
+    def _fire_due_timers(self) -> None:
+        if self._case.fire_timers(workflow.now()):
+            self._publish()
+
     async def _act(self, command: Command) -> ActionAccepted:
         async with self._lock:
+            self._fire_due_timers()
             # Another action may have run while this one waited for the lock: check again.
             now = workflow.now()
             self._refuse_if_illegal(command)
-            needs = rules.planning_needs(self._case, command, now)
+            with _failing_only_this_action(command):
+                needs = rules.planning_needs(self._case, command, now)
             planning = NO_PLANNING if needs.empty else await self._plan(needs)
             # Applied to a copy: an action changes the case completely or not at all.
             draft = self._case.model_copy(deep=True)
-            try:
+            with _failing_only_this_action(command):
                 answer = rules.apply(draft, command, now, planning)
-            except CaseRuleViolation as refused:
-                raise _refusal_error(refused) from refused
-            except (ValueError, TypeError, LookupError, AssertionError) as bug:
-                # A defect must fail this one Update, not wedge the workflow task for every
-                # later message; the case stays as it was.
-                workflow.logger.error(
-                    "action failed on a defect",
-                    extra={"request_id": command.request_id, "error": repr(bug)},
-                )
-                raise ApplicationError(
-                    "internal error; the case is unchanged", type="internal_error"
-                ) from bug
             self._case = draft
-            self._changed = True
             self._publish()
             return answer
 
@@ -391,6 +419,24 @@ class CaseWorkflow:
             rating=case.rating,
             review_triggers=tuple(case.review_triggers),
         )
+
+
+@contextlib.contextmanager
+def _failing_only_this_action(command: Command) -> Iterator[None]:
+    """A refusal or a defect in the rules fails this one Update; a stray exception would instead
+    fail the workflow task and wedge the case for every later message."""
+    try:
+        yield
+    except CaseRuleViolation as refused:
+        raise _refusal_error(refused) from refused
+    except (ValueError, TypeError, LookupError, AssertionError) as bug:
+        workflow.logger.error(
+            "action failed on a defect",
+            extra={"request_id": command.request_id, "error": repr(bug)},
+        )
+        raise ApplicationError(
+            "internal error; the case is unchanged", type="internal_error"
+        ) from bug
 
 
 def _refusal_error(refused: CaseRuleViolation) -> ApplicationError:
