@@ -53,14 +53,21 @@ class CaseUnderTest:
     async def urge(self, command: Urge) -> None:
         await cases.urge(self.handle, command)
 
-    async def refusal(self, command: Command) -> str:
-        """Send an action that must be refused; return the refusal's error type."""
+    async def refusal(self, command: Command, *, by_validator: bool = True) -> str:
+        """Send an action that must be refused; return the refusal's error type. A refusal
+        changes nothing, and one the validator makes never reaches history (those found only
+        while applying, such as missing calendar data, follow an accepted Update)."""
+        events_before = len((await self.case()).events)
+        accepted_before = await self.accepted_updates()
         try:
             await cases.act(self.handle, command)
         except WorkflowUpdateFailedError as failed:
             cause = failed.cause
             assert isinstance(cause, ApplicationError), cause
             assert cause.type is not None
+            if by_validator:
+                assert await self.accepted_updates() == accepted_before
+            assert len((await self.case()).events) == events_before
             return cause.type
         raise AssertionError(f"{type(command).__name__} was accepted")
 

@@ -486,7 +486,8 @@ async def test_deadline_beyond_the_known_calendar_is_refused(
             time_skipping_env, task_queue, case_input(now, policy(handling_days=365)), history_log
         )
         refused = await case.refusal(
-            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
+            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET),
+            by_validator=False,
         )
         assert refused == "calendar_data_missing"
         state = await case.case()
@@ -509,7 +510,7 @@ async def test_a_defect_fails_one_action_and_leaves_the_case_unchanged(
 
     monkeypatch.setattr(note_rule, "apply", half_applied)
     note = AddProgressNote(request_id=request_id(), actor=department(MARKET), note="进展")
-    assert await case.refusal(note) == "internal_error"
+    assert await case.refusal(note, by_validator=False) == "internal_error"
     assert await case.case() == before
 
     monkeypatch.undo()
