@@ -3,15 +3,17 @@
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from domain.calendar import WorkingCalendar
 from domain.projection import CaseProjection
 from store.projection import write_projection
 
 
 class ProjectionActivities:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], calendar: WorkingCalendar) -> None:
         self._sessions = sessions
+        self._calendar = calendar
 
     @activity.defn(name="project_case")
     def project_case(self, projection: CaseProjection) -> None:
         with self._sessions.begin() as session:
-            write_projection(session, projection)
+            write_projection(session, projection, self._calendar)

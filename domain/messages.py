@@ -208,10 +208,18 @@ def _require_distinct(lead: str, co_handlers: tuple[str, ...]) -> None:
 # ---- workflow input and answers -------------------------------------------------------------
 
 
+LOOKUP_CODE_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{8}$"
+
+
 class CaseInput(Frozen):
     case_no: str = Field(pattern=r"^[A-Za-z0-9-]{1,40}$")
     report: Report
     policy: SlaPolicy
+    lookup_code: str | None = Field(
+        default=None,
+        pattern=LOOKUP_CODE_PATTERN,
+        description="the reporter's code for the public progress page (Crockford base32)",
+    )
 
 
 class ActionAccepted(Frozen):

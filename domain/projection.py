@@ -19,6 +19,8 @@ from domain.state import Assignment, CaseState
 
 class CaseRow(Frozen):
     case_no: str
+    lookup_code: str | None
+    reported_by: str
     category: str
     urgency: str
     grid: str
@@ -106,6 +108,8 @@ def _case_row(case: CaseState) -> CaseRow:
     last: CaseEvent = case.events[-1]
     return CaseRow(
         case_no=case.case_no,
+        lookup_code=case.lookup_code,
+        reported_by=report.reported_by.user_id,
         category=report.category,
         urgency=report.urgency.value,
         grid=report.grid,

@@ -146,6 +146,7 @@ class CaseState(State):
     case_no: str
     report: Report
     policy: SlaPolicy
+    lookup_code: str | None = None
     stage: Stage = Stage.REPORT
     status: Status = Status.AWAITING_TRIAGE
     tier: Tier = Tier.GRID
@@ -176,6 +177,7 @@ class CaseState(State):
             case_no=case.case_no,
             report=case.report,
             policy=case.policy,
+            lookup_code=case.lookup_code,
             sampled_for_review=sampled_for_review,
         )
         report = case.report

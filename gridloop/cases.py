@@ -60,7 +60,7 @@ UPDATE_FOR_COMMAND: dict[type[Command], Any] = {
 
 
 async def start_case(
-    client: Client, case: CaseInput, task_queue: str
+    client: Client, case: CaseInput, task_queue: str, memo: dict[str, Any] | None = None
 ) -> WorkflowHandle[CaseWorkflow, Any]:
     """Start the case's workflow; a case number is used once, ever."""
     return await client.start_workflow(
@@ -70,6 +70,7 @@ async def start_case(
         id=workflow_id(case.case_no),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        memo=memo,
     )
 
 

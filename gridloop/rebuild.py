@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from domain.calendar import WorkingCalendar
 from domain.projection import project
 from gridloop import cases
 from store.models import AssignmentRecord, CaseEventRecord, CaseRecord, ReviewRecord
@@ -15,7 +16,7 @@ from store.projection import write_projection
 
 
 async def rebuild_projection(
-    client: Client, sessions: sessionmaker[Session], task_queue: str
+    client: Client, sessions: sessionmaker[Session], task_queue: str, calendar: WorkingCalendar
 ) -> int:
     """Rebuild the rows of every case on `task_queue`; returns how many cases were written.
 
@@ -28,7 +29,7 @@ async def rebuild_projection(
         snapshot = await cases.read_case(cases.case_handle(client, case_no))
         with sessions.begin() as session:
             _forget_case(session, case_no)
-            write_projection(session, project(snapshot.case))
+            write_projection(session, project(snapshot.case), calendar)
     return len(case_numbers)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import parse_working_hours
@@ -85,7 +85,19 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the read model (e.g. `postgresql://user@host/db`). Unset: SQLite file
     `gridloop.db` in the data directory."""
 
-    @field_validator("temporal_address", "database_url", "holiday_table", mode="before")
+    secret_key: SecretStr | None = None
+    """Key that signs access tokens. Unset in development: a random key is kept in the data
+    directory (`secret.key`). Production refuses to start without one (at least 32 characters)."""
+
+    access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    """Lifetime of a bearer token from `POST /api/v1/auth/token`, in minutes."""
+
+    case_prefix: str = Field(default="GL", pattern=r"^[A-Z]{1,6}$")
+    """Prefix of case numbers, e.g. `GL-7Q3K9XM2FD`."""
+
+    @field_validator(
+        "temporal_address", "database_url", "holiday_table", "secret_key", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.app import create_app
-from domain.calendar import CalendarError
+from domain.calendar import CalendarError, WorkingCalendar
 from gridloop.devserver import EmbeddedTemporal, ensure_search_attributes
 from gridloop.logging import get_logger, install_temporal_runtime
 from gridloop.rebuild import rebuild_projection
@@ -285,14 +285,21 @@ async def run_rebuild_projection(settings: Settings) -> int:
     """Rebuild the read model from Temporal, with a worker of its own to answer the queries."""
     address = settings.effective_temporal_address
     try:
+        calendar = WorkingCalendar.from_settings(
+            settings.working_hours, settings.timezone, settings.holiday_table
+        )
+    except CalendarError as exc:
+        log.error("cannot rebuild: the holiday table is unreadable", error=str(exc))
+        return 1
+    try:
         client = await connect(address, settings.temporal_namespace)
         sessions = prepare_read_model(database_url(settings.database_url, settings.data_dir))
-    except (RuntimeError, RPCError, CalendarError) as exc:
+    except (RuntimeError, RPCError) as exc:
         log.error(
             "cannot rebuild: is Temporal running (gridloop up)?", temporal=address, error=str(exc)
         )
         return 1
-    async with build_worker(client, settings, sessions=sessions):
-        rebuilt = await rebuild_projection(client, sessions, settings.task_queue)
+    async with build_worker(client, settings, calendar=calendar, sessions=sessions):
+        rebuilt = await rebuild_projection(client, sessions, settings.task_queue, calendar)
     log.info("read model rebuilt from Temporal", cases=rebuilt)
     return 0

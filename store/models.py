@@ -50,6 +50,8 @@ class CaseRecord(Base):
     __tablename__ = "cases"
 
     case_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lookup_code: Mapped[str | None] = mapped_column(String(8), unique=True)
+    reported_by: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(CODE)
     urgency: Mapped[str] = mapped_column(String(16))
     grid: Mapped[str] = mapped_column(CODE)
@@ -107,6 +109,8 @@ class AssignmentRecord(Base):
     withdrawn_at: Mapped[datetime | None]
     sign_overdue_at: Mapped[datetime | None]
     overdue_at: Mapped[datetime | None]
+    handling_working_seconds: Mapped[float | None]
+    """Working time from assignment to completion, computed with the calendar when written."""
     extension_days: Mapped[int]
     urge_count: Mapped[int]
     supervision_tier: Mapped[str | None] = mapped_column(String(16))

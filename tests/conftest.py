@@ -5,7 +5,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,6 +58,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(BIN / "temporal"),
+        # Two cores shared with the rest of the suite: the default 5 s is sometimes too short.
+        dev_server_startup_timeout=timedelta(seconds=60),
         search_attributes=ALL_KEYS,
         dev_server_extra_args=[
             "--dynamic-config-value",

@@ -144,9 +144,9 @@ async def test_projection_follows_a_joint_case_and_is_idempotent(
         update={"case": final.case.model_copy(update={"last_event_sequence": 3, "stage": "report"})}
     )
     with sessions.begin() as session:
-        write_projection(session, final)
+        write_projection(session, final, calendar)
     with sessions.begin() as session:
-        write_projection(session, stale)
+        write_projection(session, stale, calendar)
     assert dump(sessions) == rows
 
 
@@ -179,6 +179,6 @@ async def test_rebuild_recreates_the_same_rows_from_temporal(
                 session.execute(delete(record))
         assert dump(sessions)["cases"] == []
 
-        rebuilt = await rebuild_projection(dev_env.client, sessions, task_queue)
+        rebuilt = await rebuild_projection(dev_env.client, sessions, task_queue, calendar)
     assert rebuilt == 3
     assert dump(sessions) == before
