@@ -9,8 +9,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api import reference
+from api import actions, auth, cases, public, reference, stats
+from api.errors import install_error_handlers
+from gridloop.secrets import signing_key
 from gridloop.settings import Settings
+
+DESCRIPTION = """
+Every reported issue is a **case**, run by one durable workflow through report → consult → handle →
+feedback → follow-up → review → archive (报事—会商—处置—反馈—长效跟踪—事后倒查).
+
+* Sign in with `POST /api/v1/auth/token` and send `Authorization: Bearer <token>`; department
+  systems may use a long-lived `gl_…` API token instead.
+* Every action on a case is its own `POST /api/v1/cases/{case_no}/<action>`. An action the case
+  does not allow now is refused with **409** and `error.type` saying why, and changes nothing.
+* Send an `Idempotency-Key` header to make a retried request take effect once.
+* Errors come as `{"error": {"type", "message", "params", "details"}}`, the message in zh-CN or
+  en by `Accept-Language`.
+"""
 
 READINESS_TIMEOUT = timedelta(seconds=2)
 
@@ -32,13 +47,16 @@ def create_app(
 ) -> FastAPI:
     """The gridloop HTTP app. ``client`` is the Temporal client the routes use; without one
     the app still serves ``/healthz`` but is never ready. ``sessions`` open the read model."""
-    app = FastAPI(title="gridloop", version="0.1.0")
+    app = FastAPI(title="gridloop", version="0.1.0", description=DESCRIPTION)
     app.state.settings = settings
     app.state.temporal_client = client
     app.state.sessions = sessions
-    app.include_router(reference.router)
+    app.state.signing_key = signing_key(settings)
+    install_error_handlers(app)
+    for module in (auth, cases, actions, public, reference, stats):
+        app.include_router(module.router)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> Health:
         """Liveness: the process is up and serving HTTP."""
         return Health()
@@ -46,6 +64,7 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["ops"],
+        summary="Readiness: Temporal reachable",
         responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
     )
     async def readyz(response: Response) -> Readiness:

@@ -29,26 +29,48 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo-case", help="drive one demo case through the whole loop (needs `gridloop up`)"
     )
+    demo = commands.add_parser(
+        "demo",
+        help="report a few hundred realistic demo cases spread over every stage of the loop "
+        "(needs `gridloop up`); repeating it with the same seed adds nothing twice",
+    )
+    demo.add_argument(
+        "--cases", type=int, default=300, metavar="N", help="how many cases (default 300)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=2026, help="random seed; same seed, same cases (default 2026)"
+    )
     commands.add_parser(
         "rebuild-projection",
         help="recreate the read model's case rows from Temporal (needs the Temporal server)",
     )
+    api_token = commands.add_parser(
+        "api-token", help="long-lived API tokens for departments' own systems"
+    )
+    token_commands = api_token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="issue a token (shown once)")
+    create.add_argument("department", help="department code, e.g. market_supervision")
+    create.add_argument("name", help="what the token is for, unique among the department's")
+    token_commands.add_parser("list", help="every token, valid or revoked")
+    revoke = token_commands.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("department")
+    revoke.add_argument("name")
     return parser
 
 
-def _up(settings: Settings) -> int:
+def _up(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.stack import run_up
 
     return asyncio.run(run_up(settings))
 
 
-def _worker(settings: Settings) -> int:
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.stack import run_worker
 
     return asyncio.run(run_worker(settings))
 
 
-def _demo_case(settings: Settings) -> int:
+def _demo_case(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.demo import run_demo_case
 
     try:
@@ -59,17 +81,42 @@ def _demo_case(settings: Settings) -> int:
     return 0
 
 
-def _rebuild_projection(settings: Settings) -> int:
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.demo_data import run_demo
+
+    if args.cases < 1:
+        print("gridloop demo: --cases must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_demo(settings, cases=args.cases, seed=args.seed))
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: run `gridloop demo --cases {args.cases} --seed {args.seed}` again "
+            "to finish; nothing is reported twice",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _rebuild_projection(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.stack import run_rebuild_projection
 
     return asyncio.run(run_rebuild_projection(settings))
 
 
+def _api_token(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.tokens_cli import run_api_token
+
+    return run_api_token(settings, args)
+
+
 _COMMANDS = {
     "up": _up,
     "worker": _worker,
+    "demo": _demo,
     "demo-case": _demo_case,
     "rebuild-projection": _rebuild_projection,
+    "api-token": _api_token,
 }
 
 
@@ -82,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     configure_logging(settings)
     try:
-        code = _COMMANDS[args.command](settings)
+        code = _COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:  # only before the stack installs its own signal handlers
         code = 130
     except Exception:  # noqa: BLE001 - log it in the configured format, then exit via _exit

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -72,7 +72,7 @@ def normalise_code(text: str) -> str:
 
 async def report_case(
     client: Client,
-    session: Session,
+    sessions: sessionmaker[Session],
     *,
     new_case: NewCase,
     reported_by: Actor,
@@ -86,12 +86,14 @@ async def report_case(
     Raises UnknownReference for a category or grid that does not exist, IdempotencyConflict for
     a key reused with a different report.
     """
-    grid = session.get(GridRecord, new_case.grid)
-    if grid is None:
-        raise UnknownReference("grid", new_case.grid)
-    policy = policy_snapshot(session, new_case.category, new_case.urgency)
-    if policy is None:
-        raise UnknownReference("category", new_case.category)
+    # A short read: no database connection is held while Temporal starts the workflow.
+    with sessions() as session:
+        grid = session.get(GridRecord, new_case.grid)
+        if grid is None:
+            raise UnknownReference("grid", new_case.grid)
+        policy = policy_snapshot(session, new_case.category, new_case.urgency)
+        if policy is None:
+            raise UnknownReference("category", new_case.category)
 
     fingerprint = _fingerprint(new_case)
     if idempotency_key is None:

@@ -27,6 +27,7 @@ from gridloop.devserver import EmbeddedTemporal, ensure_search_attributes
 from gridloop.logging import get_logger, install_temporal_runtime
 from gridloop.rebuild import rebuild_projection
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from gridloop.secrets import signing_key
 from gridloop.settings import Settings
 from gridloop.temporal import connect
 from store.db import database_url, prepare_read_model
@@ -175,6 +176,7 @@ async def run_up(settings: Settings) -> int:
     async with _stop_on_signals() as stopping, contextlib.AsyncExitStack() as resources:
         try:
             sessions = _read_model(settings)
+            signing_key(settings)  # production without GRIDLOOP_SECRET_KEY stops here
             temporal = await _unless_stopped(_temporal(settings, resources), stopping)
             worker = build_worker(temporal.client, settings, sessions=sessions)
         except _Stopped:
@@ -182,7 +184,8 @@ async def run_up(settings: Settings) -> int:
             return 0
         except (RuntimeError, RPCError, CalendarError) as exc:
             # RuntimeError: EmbeddedTemporalError, the Temporal bridge's "Failed client connect",
-            # or demo credentials in production; CalendarError: a malformed holiday table.
+            # demo credentials or no secret key in production; CalendarError: a malformed
+            # holiday table.
             log.error("could not start", error=str(exc))
             return 1
 

@@ -1,6 +1,7 @@
 """Real Temporal servers for the tests, from PyPI packages: the time-skipping test server for
 SLA timers of days, the dev server for restarts, search attributes and continue-as-new."""
 
+import contextlib
 import os
 import sys
 import uuid
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import create_engine, make_url, text
@@ -16,10 +18,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.app import create_app
 from domain.calendar import WorkingCalendar
 from gridloop.devserver import ensure_search_attributes
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from gridloop.settings import Settings
 from store.db import database_url, prepare_read_model
+from store.models import UserRecord
+from store.reference import DEMO_COUNTY, PASSWORDS, load_organisation, seed_organisation
+from tests.api_driver import OTHER_GRID_WORKER, TEST_SECRET_KEY, ApiDriver
 from tests.driver import CaseUnderTest
 from tests.histories import HistoryLog
 from tests.support import calendar_through, case_input, make_worker, policy
@@ -97,19 +104,20 @@ async def ts_worker(
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty read-model database URL: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield database_url(None, tmp_path)
+@contextlib.contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """An empty read-model database URL: a SQLite file, or a new PostgreSQL database (dropped
+    afterwards)."""
+    if kind == "sqlite":
+        yield database_url(None, directory)
         return
     name = f"gridloop_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(database_url(POSTGRES, tmp_path), isolation_level="AUTOCOMMIT")
+    admin = create_engine(database_url(POSTGRES, directory), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield (
-            make_url(database_url(POSTGRES, tmp_path))
+            make_url(database_url(POSTGRES, directory))
             .set(database=name)
             .render_as_string(hide_password=False)
         )
@@ -117,6 +125,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty read-model database, on SQLite and on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -144,3 +159,87 @@ async def open_case(
     # the time-skipping server would wait for them in every later test.
     for case in started:
         await case.close_if_running()
+
+
+# ---- the HTTP API, in process, on a real Temporal server and a seeded read model -------------
+
+
+def _seeded(url: str) -> sessionmaker[Session]:
+    sessions = prepare_read_model(url)
+    with sessions.begin() as session:
+        seed_organisation(session, load_organisation(DEMO_COUNTY))
+        # A second grid worker, elsewhere in the county, for the authorisation tests.
+        session.add(
+            UserRecord(
+                username=OTHER_GRID_WORKER,
+                display_name="魏塘网格员",
+                role="grid_worker",
+                department_code=None,
+                grid_codes=["weitang_jiachen_g01"],
+                password_hash=PASSWORDS.hash(OTHER_GRID_WORKER),
+                active=True,
+            )
+        )
+    return sessions
+
+
+@pytest.fixture(scope="session")
+def demo_county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
+    """The demo county on SQLite, seeded once for the session; tests keep to their own cases."""
+    with fresh_database("sqlite", tmp_path_factory.mktemp("county")) as url:
+        yield _seeded(url)
+
+
+@pytest.fixture(scope="session")
+def demo_county_postgres(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[sessionmaker[Session]]:
+    with fresh_database("postgresql", tmp_path_factory.mktemp("county-pg")) as url:
+        sessions = _seeded(url)
+        yield sessions
+        sessions.kw["bind"].dispose()
+
+
+def api_settings(task_queue: str, data_dir: Path) -> Settings:
+    return Settings(task_queue=task_queue, data_dir=data_dir, secret_key=TEST_SECRET_KEY)
+
+
+@contextlib.asynccontextmanager
+async def running_api(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    sessions: sessionmaker[Session],
+    data_dir: Path,
+    history_log: HistoryLog,
+) -> AsyncIterator[ApiDriver]:
+    app = create_app(api_settings(task_queue, data_dir), env.client, sessions)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        make_worker(env.client, task_queue, calendar, sessions),
+        httpx.AsyncClient(transport=transport, base_url="http://gridloop.test") as http,
+    ):
+        yield ApiDriver(http, sessions, env, history_log)
+
+
+@pytest_asyncio.fixture
+async def api(
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    demo_county: sessionmaker[Session],
+    tmp_path: Path,
+    history_log: HistoryLog,
+) -> AsyncIterator[ApiDriver]:
+    """The API over the dev server and the demo county on SQLite."""
+    async with running_api(
+        dev_env, task_queue, calendar, demo_county, tmp_path, history_log
+    ) as driver:
+        yield driver
+
+
+@pytest.fixture
+def fresh_county(tmp_path: Path) -> sessionmaker[Session]:
+    """The demo county in a database of the test's own, for figures no other test may touch."""
+    with fresh_database("sqlite", tmp_path / "county") as url:
+        return _seeded(url)

@@ -30,6 +30,7 @@ from store.reference import (
     snapshot,
     users_with_demo_passwords,
 )
+from tests.api_driver import TEST_SECRET_KEY
 
 
 def count(session: Session, record: type) -> int:
@@ -129,7 +130,7 @@ async def test_reference_data_over_http(sessions: sessionmaker[Session]) -> None
     county = load_organisation(DEMO_COUNTY)
     with sessions.begin() as session:
         seed_organisation(session, county)
-    app = create_app(Settings(), None, sessions)
+    app = create_app(Settings(secret_key=TEST_SECRET_KEY), None, sessions)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gridloop") as http:
         departments = (await http.get("/api/v1/departments")).json()

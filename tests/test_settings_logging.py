@@ -12,6 +12,7 @@ import structlog
 from pydantic import ValidationError
 
 from gridloop.logging import FOREIGN_LOGGERS, configure_logging
+from gridloop.secrets import MissingSecretKey, signing_key
 from gridloop.settings import Settings
 
 # ---------------------------------------------------------------------------------- settings
@@ -185,3 +186,23 @@ def test_console_format_and_auto_on_non_tty() -> None:
     configure_logging(Settings(log_format="auto"), stream=auto)
     structlog.get_logger("gridloop.test").info("hello")
     assert _json_lines(auto)[0]["event"] == "hello"
+
+
+# ----------------------------------------------------------------------------- signing key
+
+
+def test_production_needs_a_signing_key(tmp_path: Path) -> None:
+    with pytest.raises(MissingSecretKey):
+        signing_key(Settings(environment="production", data_dir=tmp_path))
+    with pytest.raises(MissingSecretKey):
+        signing_key(Settings(environment="production", secret_key="too short"))
+    key = "k" * 40
+    assert signing_key(Settings(environment="production", secret_key=key)) == key
+    assert not (tmp_path / "secret.key").exists()
+
+
+def test_development_keeps_a_private_key_across_restarts(tmp_path: Path) -> None:
+    first = signing_key(Settings(data_dir=tmp_path))
+    assert signing_key(Settings(data_dir=tmp_path)) == first
+    assert len(first) >= 32
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600

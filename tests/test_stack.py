@@ -4,8 +4,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,16 +21,11 @@ from gridloop.devserver import EmbeddedTemporal, EmbeddedTemporalError
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
 from gridloop.temporal import connect
-from tests.support import case_input, grid_worker, policy, reporter, request_id, write_filler_table
+from tests.api_driver import TEST_SECRET_KEY
+from tests.stack_process import Up, free_port
+from tests.support import case_input, grid_worker, policy, reporter, request_id
 
 pytestmark = pytest.mark.devserver
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def custom_search_attributes(client: Client) -> dict[str, str]:
@@ -110,7 +103,7 @@ async def test_dev_server_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def _asgi_client(client: Client | None) -> httpx.AsyncClient:
-    app = create_app(Settings(), client)
+    app = create_app(Settings(secret_key=TEST_SECRET_KEY), client)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gridloop")
 
 
@@ -141,71 +134,6 @@ async def test_not_ready_without_client() -> None:
 
 
 # ------------------------------------------------------------------------------ gridloop up
-
-GRIDLOOP = Path(sys.executable).parent / "gridloop"
-READY_TIMEOUT = 90
-
-
-class Up:
-    """One `gridloop up` child process with its own ports and data directory."""
-
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.http_port = free_port()
-        self.temporal_port = free_port()
-        holidays = write_filler_table(data_dir.parent / "holidays.toml", datetime.now(UTC).year + 2)
-        self.env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("GRIDLOOP_") and name not in {"TEMPORAL_ADDRESS"}
-        } | {
-            "GRIDLOOP_DATA_DIR": str(data_dir),
-            "GRIDLOOP_HTTP_PORT": str(self.http_port),
-            "GRIDLOOP_TEMPORAL_PORT": str(self.temporal_port),
-            "GRIDLOOP_HOLIDAY_TABLE": str(holidays),
-            "GRIDLOOP_TEMPORAL_UI_PORT": "0",
-            "GRIDLOOP_LOG_FORMAT": "json",
-        }
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("wb") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                str(GRIDLOOP),
-                "up",
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-
-    async def wait_ready(self) -> None:
-        assert self.process is not None
-        url = f"http://127.0.0.1:{self.http_port}/readyz"
-        deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=2) as http:
-            while time.monotonic() < deadline:
-                if self.process.returncode is not None:
-                    pytest.fail(f"gridloop up exited early:\n{self.log.read_text()}")
-                try:
-                    if (await http.get(url)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        pytest.fail(f"gridloop up not ready after {READY_TIMEOUT}s:\n{self.log.read_text()}")
-
-    async def stop(self, signum: signal.Signals) -> int:
-        assert self.process is not None
-        if self.process.returncode is not None:
-            return self.process.returncode
-        self.process.send_signal(signum)
-        try:
-            return await asyncio.wait_for(self.process.wait(), 30)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-            pytest.fail(f"gridloop up did not stop within 30 s:\n{self.log.read_text()}")
 
 
 async def test_gridloop_up_stops_cleanly_and_resumes(tmp_path: Path) -> None:
