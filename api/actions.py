@@ -2,27 +2,20 @@
 refused by the case itself (409 with the refusal's type) and changes nothing.
 
 The request id is derived from the caller and the `Idempotency-Key` header, so a retried request
-takes effect once; the actor comes from the token, never from the body.
+takes effect once; the actor comes from the token, never from the body (gridloop.service).
 """
 
-import hashlib
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, status
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from pydantic import BaseModel, ConfigDict, create_model
 
-from api.access import require_grid, temporal_errors
-from api.auth import CurrentPrincipal, Principal
+from api.auth import CurrentPrincipal
 from api.cases import CaseNo, IdempotencyKey
-from api.deps import SessionsDep, TemporalDep
-from api.errors import ApiError, error_responses
-from domain import rules
-from domain.errors import Refusal
+from api.deps import ServiceDep
+from api.errors import error_responses
 from domain.messages import (
     ActionAccepted,
     AddProgressNote,
@@ -48,9 +41,6 @@ from domain.messages import (
     VerifyOnSite,
     WithdrawWork,
 )
-from domain.model import Role
-from gridloop import cases
-from store import queries
 
 router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
 
@@ -197,73 +187,6 @@ def body_model(command: type[Command]) -> type[BaseModel]:
     return model
 
 
-def request_id(principal: Principal, idempotency_key: str | None) -> str:
-    if idempotency_key is None:
-        return uuid.uuid4().hex
-    return hashlib.sha256(f"{principal.user_id}\n{idempotency_key}".encode()).hexdigest()[:40]
-
-
-def command_of(
-    action_command: type[Command], body: BaseModel, principal: Principal, rid: str
-) -> Command:
-    try:
-        return action_command(request_id=rid, actor=principal.actor(), **body.model_dump())
-    except ValidationError as invalid:
-        # The message's own checks (e.g. distinct departments) on an otherwise valid body.
-        details = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in invalid.errors()
-        ]
-        raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "validation_error", details=details
-        ) from invalid
-
-
-async def authorise(
-    client: Client,
-    sessions: sessionmaker[Session],
-    principal: Principal,
-    command: type[Command],
-    case_no: str,
-) -> None:
-    """What the workflow cannot know: a grid worker acts only on cases in its own grids. (The
-    workflow checks the role again, and that a department has work on the case.)"""
-    if principal.role not in rules.RULES[command].roles:
-        raise ApiError(
-            status.HTTP_403_FORBIDDEN,
-            Refusal.NOT_PERMITTED.value,
-            {"role": principal.role.value, "action": command.__name__},
-        )
-    if principal.role is Role.GRID_WORKER:
-        require_grid(principal, await _case_grid(client, sessions, case_no))
-
-
-async def _case_grid(client: Client, sessions: sessionmaker[Session], case_no: str) -> str:
-    with sessions() as session:
-        row = queries.visible_case(session, queries.Visibility(everything=True), case_no)
-    if row is not None:
-        return row.grid
-    # Not projected yet (reported a moment ago): the workflow knows.
-    handle = cases.case_handle(client, case_no)
-    async with temporal_errors(handle, case_no):
-        return (await cases.read_case(handle)).case.report.grid
-
-
-async def _perform(
-    action: Action,
-    case_no: str,
-    principal: Principal,
-    sessions: sessionmaker[Session],
-    client: Client,
-    body: BaseModel,
-    idempotency_key: str | None,
-) -> ActionAccepted:
-    await authorise(client, sessions, principal, action.command, case_no)
-    command = command_of(action.command, body, principal, request_id(principal, idempotency_key))
-    handle = cases.case_handle(client, case_no)
-    async with temporal_errors(handle, case_no):
-        return await cases.act(handle, command)
-
-
 def _route(action: Action) -> Callable[..., Awaitable[ActionAccepted]]:
     body_type = body_model(action.command)
     examples = [action.example]
@@ -272,23 +195,22 @@ def _route(action: Action) -> Callable[..., Awaitable[ActionAccepted]]:
     async def with_body(
         case_no: CaseNo,
         principal: CurrentPrincipal,
-        sessions: SessionsDep,
-        client: TemporalDep,
+        service: ServiceDep,
         body: Annotated[body_type, Body(examples=examples)],  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> ActionAccepted:
-        return await _perform(action, case_no, principal, sessions, client, body, idempotency_key)
+        fields = cast(BaseModel, body).model_dump()
+        return await service.act(principal, case_no, action.command, fields, idempotency_key)
 
     async def with_optional_body(
         case_no: CaseNo,
         principal: CurrentPrincipal,
-        sessions: SessionsDep,
-        client: TemporalDep,
+        service: ServiceDep,
         body: Annotated[body_type | None, Body(examples=examples)] = None,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> ActionAccepted:
-        body = body or body_type()
-        return await _perform(action, case_no, principal, sessions, client, body, idempotency_key)
+        fields = (body or body_type()).model_dump()
+        return await service.act(principal, case_no, action.command, fields, idempotency_key)
 
     required = any(info.is_required() for info in body_type.model_fields.values())
     endpoint = with_body if required else with_optional_body
@@ -326,24 +248,12 @@ URGE_EXAMPLE = {"department": "market_supervision", "message": "请于今日内�
 async def urge(
     case_no: CaseNo,
     principal: CurrentPrincipal,
-    sessions: SessionsDep,
-    client: TemporalDep,
+    service: ServiceDep,
     body: Annotated[body_model(Urge), Body(examples=[URGE_EXAMPLE])],  # type: ignore[valid-type]
     idempotency_key: IdempotencyKey = None,
 ) -> UrgeAccepted:
     """Sent as a Signal: accepted for delivery once the department has open work on the case."""
-    await authorise(client, sessions, principal, Urge, case_no)
-    command = command_of(Urge, body, principal, request_id(principal, idempotency_key))
-    assert isinstance(command, Urge)
-    with sessions() as session:
-        assigned = queries.open_assignment(session, case_no, command.department)
-    if assigned is None:
-        raise ApiError(
-            status.HTTP_409_CONFLICT, Refusal.NOT_ASSIGNED.value, {"department": command.department}
-        )
-    handle = cases.case_handle(client, case_no)
-    async with temporal_errors(handle, case_no):
-        await cases.urge(handle, command)
+    command = await service.urge(principal, case_no, body.model_dump(), idempotency_key)
     return UrgeAccepted(
         request_id=command.request_id, case_no=case_no, department=command.department
     )

@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 from api import actions, auth, cases, public, reference, stats
 from api.errors import install_error_handlers
 from gridloop.secrets import signing_key
+from gridloop.service import CaseService
 from gridloop.settings import Settings
 
 DESCRIPTION = """
@@ -52,6 +53,11 @@ def create_app(
     app.state.temporal_client = client
     app.state.sessions = sessions
     app.state.signing_key = signing_key(settings)
+    app.state.service = (
+        CaseService(client, sessions, settings)
+        if client is not None and sessions is not None
+        else None
+    )
     install_error_handlers(app)
     for module in (auth, cases, actions, public, reference, stats):
         app.include_router(module.router)

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SessionsDep, SettingsDep, SigningKeyDep
 from api.errors import ApiError, error_responses
-from domain.model import Actor, Role
+from domain.model import Role
 from gridloop import tokens
+from gridloop.access import Principal
 from store.models import ApiTokenRecord, UserRecord
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -26,19 +27,6 @@ PASSWORDS = PasswordHasher()
 # Verified against when the username is unknown, so that both answers take as long.
 _UNKNOWN_USER_HASH = PASSWORDS.hash("no such user")
 _bearer = HTTPBearer(auto_error=False, description="`Bearer <access token or gl_ API token>`")
-
-
-class Principal(BaseModel):
-    """The authenticated caller."""
-
-    user_id: str
-    role: Role
-    department: str | None = None
-    grids: frozenset[str] = frozenset()
-    display_name: str = ""
-
-    def actor(self) -> Actor:
-        return Actor(user_id=self.user_id, role=self.role, department=self.department)
 
 
 class AccessToken(BaseModel):

@@ -1,23 +1,18 @@
 """Reporting cases and reading them: the list and timeline from the read model, one case in full
 from its workflow."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from pydantic import AwareDatetime
-from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
-from temporalio.service import RPCError
 
-from api.access import RETRY_AFTER, may_see, not_found, require_grid, temporal_errors, visibility
-from api.auth import CurrentPrincipal, Principal
-from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.auth import CurrentPrincipal
+from api.deps import ServiceDep, SessionDep
 from api.errors import ApiError, error_responses
 from api.views import CaseDetail, CaseEventView, CaseListItem, CasePage
 from domain.model import Role, Stage, Status, Urgency
-from gridloop import cases, intake
-from gridloop.settings import Settings
+from gridloop import intake
+from gridloop.access import visibility
 from store import queries
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -56,9 +51,7 @@ NEW_CASE_EXAMPLE = {
 )
 async def report_case(
     principal: CurrentPrincipal,
-    sessions: SessionsDep,
-    settings: SettingsDep,
-    client: TemporalDep,
+    service: ServiceDep,
     response: Response,
     new_case: Annotated[intake.NewCase, Body(examples=[NEW_CASE_EXAMPLE])],
     idempotency_key: IdempotencyKey = None,
@@ -67,46 +60,10 @@ async def report_case(
     answer carries the case number and the reporter's lookup code for the public progress page."""
     if principal.role not in (Role.GRID_WORKER, Role.COORDINATOR):
         raise ApiError(status.HTTP_403_FORBIDDEN, "forbidden")
-    require_grid(principal, new_case.grid)
-    reported = await report(
-        client, sessions, settings, new_case, principal, idempotency_key=idempotency_key
-    )
+    reported = await service.report(principal, new_case, idempotency_key)
     if not reported.created:
         response.status_code = status.HTTP_200_OK
     return reported
-
-
-async def report(
-    client: Client,
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    new_case: intake.NewCase,
-    principal: Principal,
-    *,
-    idempotency_key: str | None,
-) -> intake.ReportedCase:
-    """Intake with its failures as API errors; the public report form uses it too."""
-    try:
-        return await intake.report_case(
-            client,
-            sessions,
-            new_case=new_case,
-            reported_by=principal.actor(),
-            reported_at=datetime.now(UTC),
-            task_queue=settings.task_queue,
-            case_prefix=settings.case_prefix,
-            idempotency_key=idempotency_key,
-        )
-    except intake.UnknownReference as unknown:
-        raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown_{unknown.kind}", {"code": unknown.code}
-        ) from unknown
-    except intake.IdempotencyConflict as conflict:
-        raise ApiError(status.HTTP_409_CONFLICT, "idempotency_key_reused") from conflict
-    except RPCError as failed:
-        raise ApiError(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "temporal_unavailable", headers=RETRY_AFTER
-        ) from failed
 
 
 @router.get(
@@ -167,14 +124,10 @@ def list_cases(
     summary="One case in full: stage, assignments with their clocks, flags, history of rounds",
     responses=error_responses(401, 404, 503),
 )
-async def get_case(case_no: CaseNo, principal: CurrentPrincipal, client: TemporalDep) -> CaseDetail:
+async def get_case(case_no: CaseNo, principal: CurrentPrincipal, service: ServiceDep) -> CaseDetail:
     """Read from the case's workflow, so it is current to the last action. Reporter contact
     details are shown to coordinators only."""
-    handle = cases.case_handle(client, case_no)
-    async with temporal_errors(handle, case_no):
-        snapshot = await cases.read_case(handle)
-    if not may_see(principal, snapshot.case):
-        raise not_found(case_no)
+    snapshot = await service.snapshot(principal, case_no)
     return CaseDetail.of(
         snapshot.case, snapshot.flags, with_reporter=principal.role is Role.COORDINATOR
     )
@@ -190,5 +143,5 @@ def case_events(
 ) -> list[CaseEventView]:
     """Every business event in order (`sequence` from 1), as projected to the read model."""
     if queries.visible_case(session, visibility(principal), case_no) is None:
-        raise not_found(case_no)
+        raise ApiError(status.HTTP_404_NOT_FOUND, "case_not_found", {"case_no": case_no})
     return [CaseEventView.of(e) for e in queries.case_events(session, case_no)]

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api.errors import ApiError
+from gridloop.service import CaseService
 from gridloop.settings import Settings
 
 
@@ -24,6 +25,14 @@ def _session(request: Request) -> Iterator[Session]:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _service(request: Request) -> CaseService:
+    service: CaseService | None = request.app.state.service
+    if service is None:
+        unavailable = status.HTTP_503_SERVICE_UNAVAILABLE
+        raise ApiError(unavailable, "temporal_unavailable", headers={"Retry-After": "5"})
+    return service
 
 
 def _temporal(request: Request) -> Client:
@@ -50,3 +59,4 @@ database connection is held while the workflow answers."""
 SigningKeyDep = Annotated[str, Depends(_signing_key)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
+ServiceDep = Annotated[CaseService, Depends(_service)]

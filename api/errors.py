@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import MESSAGES as REFUSAL_MESSAGES
 from domain.errors import CaseRuleViolation, Refusal
+from gridloop.service import RefusalKind, Refused, refusal_kind
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -119,14 +120,15 @@ class ApiError(Exception):
         super().__init__(error_type)
 
 
-def refusal_status(refusal: str) -> int:
-    """HTTP status of a case refusal: the case forbids it now (409), the actor may never (403),
-    the server lacks calendar data (503)."""
-    if refusal == Refusal.NOT_PERMITTED.value:
-        return status.HTTP_403_FORBIDDEN
-    if refusal == Refusal.CALENDAR_DATA_MISSING.value:
-        return status.HTTP_503_SERVICE_UNAVAILABLE
-    return status.HTTP_409_CONFLICT
+STATUS_OF_KIND = {
+    RefusalKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    RefusalKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    RefusalKind.CONFLICT: status.HTTP_409_CONFLICT,
+    RefusalKind.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    RefusalKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    RefusalKind.INTERNAL: status.HTTP_500_INTERNAL_SERVER_ERROR,
+}
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 def language(request: Request) -> str:
@@ -186,10 +188,24 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=error.headers,
         )
 
+    @app.exception_handler(Refused)
+    async def _service_refused(request: Request, refused: Refused) -> JSONResponse:
+        headers = RETRY_AFTER if refused.kind is RefusalKind.UNAVAILABLE else None
+        return error_response(
+            request,
+            STATUS_OF_KIND[refused.kind],
+            refused.type,
+            refused.params,
+            details=refused.details,
+            headers=headers,
+        )
+
     @app.exception_handler(CaseRuleViolation)
     async def _refused(request: Request, refused: CaseRuleViolation) -> JSONResponse:
         refusal = refused.refusal.value
-        return error_response(request, refusal_status(refusal), refusal, refused.params)
+        return error_response(
+            request, STATUS_OF_KIND[refusal_kind(refusal)], refusal, refused.params
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, invalid: RequestValidationError) -> JSONResponse:

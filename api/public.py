@@ -8,15 +8,13 @@ from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from api.access import temporal_errors
-from api.actions import command_of, request_id
-from api.auth import Principal
-from api.cases import NEW_CASE_EXAMPLE, IdempotencyKey, report
-from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.cases import NEW_CASE_EXAMPLE, IdempotencyKey
+from api.deps import ServiceDep, SessionDep, SessionsDep
 from api.errors import ApiError, error_responses
 from domain.messages import ActionAccepted, RateFeedback
 from domain.model import FeedbackChannel, Rating, Role, Stage, Status
-from gridloop import cases, intake
+from gridloop import intake
+from gridloop.access import Principal
 from store import queries
 from store.models import CaseRecord, CategoryRecord, DepartmentRecord, GridRecord, TownRecord
 
@@ -118,18 +116,14 @@ class PublicRating(BaseModel):
     },
 )
 async def report_as_resident(
-    sessions: SessionsDep,
-    settings: SettingsDep,
-    client: TemporalDep,
+    service: ServiceDep,
     response: Response,
     new_case: Annotated[intake.NewCase, Body(examples=[NEW_CASE_EXAMPLE])],
     idempotency_key: IdempotencyKey = None,
 ) -> intake.ReportedCase:
     """Keep the `lookup_code` of the answer: it is the only way to follow the case."""
     resident_case = new_case.model_copy(update={"source": None})
-    reported = await report(
-        client, sessions, settings, resident_case, RESIDENT, idempotency_key=idempotency_key
-    )
+    reported = await service.report(RESIDENT, resident_case, idempotency_key)
     if not reported.created:
         response.status_code = status.HTTP_200_OK
     return reported
@@ -178,7 +172,7 @@ def follow_case(lookup_code: LookupCode, session: SessionDep) -> PublicCase:
 async def rate(
     lookup_code: LookupCode,
     sessions: SessionsDep,
-    client: TemporalDep,
+    service: ServiceDep,
     rating: Annotated[PublicRating, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> ActionAccepted:
@@ -186,17 +180,8 @@ async def rate(
     with sessions() as session:
         row = _case(session, lookup_code)
     reporter = Principal(user_id=f"public:{row.lookup_code}", role=Role.REPORTER)
-    body = RatingBody(rating=rating.rating, comment=rating.comment)
-    command = command_of(RateFeedback, body, reporter, request_id(reporter, idempotency_key))
-    handle = cases.case_handle(client, row.case_no)
-    async with temporal_errors(handle, row.case_no):
-        return await cases.act(handle, command)
-
-
-class RatingBody(BaseModel):
-    rating: Rating
-    channel: FeedbackChannel = FeedbackChannel.DIRECT
-    comment: str = ""
+    fields = {"rating": rating.rating, "channel": FeedbackChannel.DIRECT, "comment": rating.comment}
+    return await service.act(reporter, row.case_no, RateFeedback, fields, idempotency_key)
 
 
 def _case(session: Session, lookup_code: str) -> CaseRecord:
