@@ -42,7 +42,7 @@ from domain.messages import (
     WithdrawWork,
 )
 
-router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
+router = APIRouter(prefix="/v1/cases", tags=["case actions"])
 
 ACTION_RESPONSES = error_responses(401, 403, 404, 409, 422, 503)
 

@@ -1,13 +1,7 @@
-"""FastAPI application factory: health endpoints here, the API's routers beside it."""
+"""The HTTP API as an application of its own, mounted at `/api` (see gridloop/http.py)."""
 
-from datetime import timedelta
-from typing import Literal
-
-from fastapi import FastAPI, Response, status
-from pydantic import BaseModel
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
-from temporalio.service import RPCError
 
 from api import actions, auth, cases, public, reference, stats
 from api.errors import install_error_handlers
@@ -28,71 +22,19 @@ feedback → follow-up → review → archive (报事—会商—处置—反馈
   en by `Accept-Language`.
 """
 
-READINESS_TIMEOUT = timedelta(seconds=2)
 
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(BaseModel):
-    status: Literal["ready", "unavailable"]
-    temporal: str
-    """What was checked (the Temporal address), or why it failed."""
-
-
-def create_app(
-    settings: Settings,
-    client: Client | None = None,
-    sessions: sessionmaker[Session] | None = None,
+def create_api(
+    settings: Settings, service: CaseService | None, sessions: sessionmaker[Session] | None
 ) -> FastAPI:
-    """The gridloop HTTP app. ``client`` is the Temporal client the routes use; without one
-    the app still serves ``/healthz`` but is never ready. ``sessions`` open the read model."""
-    app = FastAPI(title="gridloop", version="0.1.0", description=DESCRIPTION)
-    app.state.settings = settings
-    app.state.temporal_client = client
-    app.state.sessions = sessions
-    app.state.signing_key = signing_key(settings)
-    app.state.service = (
-        CaseService(client, sessions, settings)
-        if client is not None and sessions is not None
-        else None
-    )
-    install_error_handlers(app)
+    """The JSON API, mounted at `/api` by gridloop.http: its own error handlers and OpenAPI
+    document (`/api/openapi.json`, browsable at `/api/docs`)."""
+    api = FastAPI(title="gridloop API", version="0.1.0", description=DESCRIPTION)
+    api.state.settings = settings
+    api.state.sessions = sessions
+    api.state.service = service
+    api.state.temporal_client = service.client if service else None
+    api.state.signing_key = signing_key(settings)
+    install_error_handlers(api)
     for module in (auth, cases, actions, public, reference, stats):
-        app.include_router(module.router)
-
-    @app.get("/healthz", tags=["ops"], summary="Liveness")
-    async def healthz() -> Health:
-        """Liveness: the process is up and serving HTTP."""
-        return Health()
-
-    @app.get(
-        "/readyz",
-        tags=["ops"],
-        summary="Readiness: Temporal reachable",
-        responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
-    )
-    async def readyz(response: Response) -> Readiness:
-        """Readiness: the Temporal frontend answers a health check."""
-        reason = await _temporal_unavailable(client)
-        if reason is not None:
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return Readiness(status="unavailable", temporal=reason)
-        assert client is not None
-        return Readiness(status="ready", temporal=client.service_client.config.target_host)
-
-    return app
-
-
-async def _temporal_unavailable(client: Client | None) -> str | None:
-    """None when Temporal is reachable, else a short reason."""
-    if client is None:
-        return "no Temporal client configured"
-    try:
-        serving = await client.service_client.check_health(timeout=READINESS_TIMEOUT)
-    except RPCError as exc:
-        return f"Temporal unreachable: {exc.message}"
-    except RuntimeError as exc:  # the bridge reports transport failures this way
-        return f"Temporal unreachable: {exc}"
-    return None if serving else "Temporal frontend is not serving"
+        api.include_router(module.router)
+    return api

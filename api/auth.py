@@ -20,7 +20,7 @@ from gridloop import tokens
 from gridloop.access import Principal
 from store.models import ApiTokenRecord, UserRecord
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 ALGORITHM = "HS256"
 PASSWORDS = PasswordHasher()

@@ -15,7 +15,7 @@ from gridloop import intake
 from gridloop.access import visibility
 from store import queries
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 CaseNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,40}$", examples=["GL-7Q3K9XM2FD"])]
 IdempotencyKey = Annotated[

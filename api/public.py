@@ -18,7 +18,7 @@ from gridloop.access import Principal
 from store import queries
 from store.models import CaseRecord, CategoryRecord, DepartmentRecord, GridRecord, TownRecord
 
-router = APIRouter(prefix="/api/v1/public", tags=["public"])
+router = APIRouter(prefix="/v1/public", tags=["public"])
 
 LookupCode = Annotated[str, Path(min_length=8, max_length=12, examples=["K7M2-QX9D"])]
 RESIDENT = Principal(user_id="public", role=Role.REPORTER)

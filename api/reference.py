@@ -13,7 +13,7 @@ from store.models import (
     GridRecord,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["reference data"])
+router = APIRouter(prefix="/v1", tags=["reference data"])
 
 
 class Department(BaseModel):

@@ -17,7 +17,7 @@ from domain.model import Role
 from store.models import CategoryRecord, DepartmentRecord, GridRecord, TownRecord, UserRecord
 from store.stats import Grouping, KpiRow, kpis
 
-router = APIRouter(prefix="/api/v1", tags=["statistics"])
+router = APIRouter(prefix="/v1", tags=["statistics"])
 
 
 class Kpis(KpiRow):

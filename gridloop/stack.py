@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.app import create_app
 from domain.calendar import CalendarError, WorkingCalendar
 from gridloop.devserver import EmbeddedTemporal, ensure_search_attributes
+from gridloop.http import create_app
 from gridloop.logging import get_logger, install_temporal_runtime
 from gridloop.rebuild import rebuild_projection
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES

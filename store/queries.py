@@ -8,9 +8,9 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from store.models import AssignmentRecord, CaseEventRecord, CaseRecord
@@ -172,3 +172,86 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     if moment.tzinfo is None or not isinstance(case_no, str):
         raise BadCursor(cursor)
     return moment, case_no
+
+
+def stage_counts(session: Session) -> dict[str, int]:
+    """How many cases are in each stage now."""
+    rows = session.execute(select(CaseRecord.stage, func.count()).group_by(CaseRecord.stage))
+    return {stage: count for stage, count in rows}
+
+
+def count_reported(session: Session, start: datetime, end: datetime) -> int:
+    query = select(func.count()).where(
+        CaseRecord.reported_at >= start, CaseRecord.reported_at < end
+    )
+    return session.scalar(query) or 0
+
+
+@dataclass(frozen=True)
+class OpenWork:
+    """A department's open assignment and the deadline that runs now: sign-for until it is
+    signed, then handling."""
+
+    assignment_id: str
+    case_no: str
+    department: str
+    role: str
+    state: str
+    deadline: datetime
+    overdue: bool
+    category: str
+    grid: str
+    urgency: str
+    description: str
+    extension_days: int
+    urge_count: int
+
+
+def open_work(
+    session: Session,
+    *,
+    department: str | None = None,
+    due_before: datetime | None = None,
+    limit: int = 200,
+) -> list[OpenWork]:
+    """Open assignments, the most urgent deadline first."""
+    awaiting_sign = AssignmentRecord.state == "awaiting_sign"
+    deadline = case((awaiting_sign, AssignmentRecord.sign_due_at), else_=AssignmentRecord.due_at)
+    overdue = case(
+        (awaiting_sign, AssignmentRecord.sign_overdue_at.is_not(None)),
+        else_=AssignmentRecord.overdue_at.is_not(None),
+    )
+    query = (
+        select(AssignmentRecord, CaseRecord, deadline.label("deadline"), overdue.label("overdue"))
+        .join(CaseRecord, CaseRecord.case_no == AssignmentRecord.case_no)
+        .where(AssignmentRecord.state.in_(("awaiting_sign", "handling")))
+        .order_by(deadline, AssignmentRecord.assignment_id)
+        .limit(limit)
+    )
+    if department is not None:
+        query = query.where(AssignmentRecord.department == department)
+    if due_before is not None:
+        query = query.where(deadline < due_before)
+    return [
+        OpenWork(
+            assignment_id=assignment.assignment_id,
+            case_no=assignment.case_no,
+            department=assignment.department,
+            role=assignment.role,
+            state=assignment.state,
+            deadline=_aware(when),
+            overdue=bool(late),
+            category=row.category,
+            grid=row.grid,
+            urgency=row.urgency,
+            description=row.description,
+            extension_days=assignment.extension_days,
+            urge_count=assignment.urge_count,
+        )
+        for assignment, row, when, late in session.execute(query)
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    """A computed column bypasses the UTC type decorator: SQLite hands it back naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -42,8 +43,10 @@ class ApiDriver:
         sessions: sessionmaker[Session],
         env: WorkflowEnvironment,
         history_log: HistoryLog,
+        app: FastAPI,
     ) -> None:
         self.http = http
+        self.app = app
         self.sessions = sessions
         self.env = env
         self.history_log = history_log

@@ -18,15 +18,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.app import create_app
 from domain.calendar import WorkingCalendar
 from gridloop.devserver import ensure_search_attributes
+from gridloop.http import create_app
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
 from store.db import database_url, prepare_read_model
 from store.models import UserRecord
 from store.reference import DEMO_COUNTY, PASSWORDS, load_organisation, seed_organisation
 from tests.api_driver import OTHER_GRID_WORKER, TEST_SECRET_KEY, ApiDriver
+from tests.console_driver import Console
 from tests.driver import CaseUnderTest
 from tests.histories import HistoryLog
 from tests.support import calendar_through, case_input, make_worker, policy
@@ -219,7 +220,7 @@ async def running_api(
         make_worker(env.client, task_queue, calendar, sessions),
         httpx.AsyncClient(transport=transport, base_url="http://gridloop.test") as http,
     ):
-        yield ApiDriver(http, sessions, env, history_log)
+        yield ApiDriver(http, sessions, env, history_log, app)
 
 
 @pytest_asyncio.fixture
@@ -243,3 +244,21 @@ def fresh_county(tmp_path: Path) -> sessionmaker[Session]:
     """The demo county in a database of the test's own, for figures no other test may touch."""
     with fresh_database("sqlite", tmp_path / "county") as url:
         return _seeded(url)
+
+
+@pytest_asyncio.fixture
+async def console(api: ApiDriver) -> AsyncIterator[Callable[..., Awaitable[Console]]]:
+    """`await console("coordinator")`: the web console signed in as a demo user, on the same
+    app, worker and read model as `api`."""
+    opened: list[Console] = []
+
+    async def open_as(username: str, language: str = "zh-CN") -> Console:
+        browser = Console(api.app, language)
+        response = await browser.sign_in(username)
+        assert response.url.path != "/login", f"{username} could not sign in"
+        opened.append(browser)
+        return browser
+
+    yield open_as
+    for browser in opened:
+        await browser.close()

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
 from domain.model import Role, Urgency
+from gridloop.http import create_app
 from gridloop.settings import Settings
 from gridloop.stack import DemoCredentialsInProduction, _read_model
 from store.models import (

@@ -13,11 +13,11 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from api.app import create_app
 from domain.messages import RateFeedback, RecordFollowUp, ResolveOnSite
 from domain.model import FollowUpOutcome, Rating, Stage, Status
 from gridloop import cases
 from gridloop.devserver import EmbeddedTemporal, EmbeddedTemporalError
+from gridloop.http import create_app
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
 from gridloop.temporal import connect

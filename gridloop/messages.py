@@ -1,0 +1,95 @@
+"""Why something was refused, in words: zh-CN first, en second. The case rules' own refusals
+live in domain/errors.py; these are the ones the service and the API add."""
+
+from collections.abc import Mapping
+
+from domain.errors import MESSAGES as REFUSAL_MESSAGES
+from domain.errors import Refusal
+
+LANGUAGES = ("zh-CN", "en")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "validation_error": {
+        "zh-CN": "请求内容不合法，请检查各字段。",
+        "en": "The request is not valid; check the fields listed.",
+    },
+    "not_authenticated": {
+        "zh-CN": "请先登录或提供有效的访问令牌。",
+        "en": "Sign in or provide a valid access token.",
+    },
+    "invalid_credentials": {
+        "zh-CN": "用户名或密码错误。",
+        "en": "Wrong username or password.",
+    },
+    "forbidden": {
+        "zh-CN": "当前账号无权执行此操作。",
+        "en": "This account may not do that.",
+    },
+    "case_not_found": {
+        "zh-CN": "找不到案件 {case_no}。",
+        "en": "No case {case_no}.",
+    },
+    "lookup_code_not_found": {
+        "zh-CN": "查询码无效，请核对后重试。",
+        "en": "No case has this lookup code; check it and try again.",
+    },
+    "not_found": {
+        "zh-CN": "请求的资源不存在。",
+        "en": "Not found.",
+    },
+    "method_not_allowed": {
+        "zh-CN": "此地址不支持该请求方法。",
+        "en": "This method is not allowed here.",
+    },
+    "unknown_category": {
+        "zh-CN": "事项类别“{code}”不存在。",
+        "en": "There is no category {code}.",
+    },
+    "unknown_grid": {
+        "zh-CN": "网格“{code}”不存在。",
+        "en": "There is no grid {code}.",
+    },
+    "grid_not_yours": {
+        "zh-CN": "网格“{grid}”不在您负责的网格内。",
+        "en": "Grid {grid} is not one of yours.",
+    },
+    "idempotency_key_reused": {
+        "zh-CN": "该 Idempotency-Key 已用于另一份不同的上报。",
+        "en": "This Idempotency-Key was already used for a different report.",
+    },
+    "case_archived": {
+        "zh-CN": "案件已归档，不能再执行操作。",
+        "en": "The case is archived; nothing more can be done to it.",
+    },
+    "temporal_unavailable": {
+        "zh-CN": "案件引擎暂时不可用，请稍后重试。",
+        "en": "The case engine is unavailable; try again shortly.",
+    },
+    "internal_error": {
+        "zh-CN": "系统内部错误，案件未作任何改动。",
+        "en": "Internal error; the case is unchanged.",
+    },
+}
+
+
+def message(error_type: str, lang: str, params: Mapping[str, str]) -> str:
+    templates = MESSAGES.get(error_type)
+    if templates is None and error_type in Refusal._value2member_map_:
+        templates = REFUSAL_MESSAGES[Refusal(error_type)]
+    if templates is None:
+        templates = MESSAGES["internal_error"]
+    try:
+        return templates.get(lang, templates["zh-CN"]).format(**params)
+    except (KeyError, IndexError):
+        return templates.get(lang, templates["zh-CN"])
+
+
+def preferred_language(accept_language: str) -> str:
+    """zh-CN unless the caller prefers English (the first zh or en tag decides)."""
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("en"):
+            return "en"
+        if tag.startswith("zh"):
+            return "zh-CN"
+    return "zh-CN"
