@@ -5,6 +5,7 @@ Every refusal is a `Refused` with a kind (how bad, in HTTP terms) and a machine-
 with its parameters; the caller turns it into a status code or a message on the page.
 """
 
+import asyncio
 import contextlib
 import hashlib
 import uuid
@@ -27,6 +28,7 @@ from gridloop import cases, intake
 from gridloop.access import Principal, may_see
 from gridloop.settings import Settings
 from store import queries
+from store.models import CaseRecord
 from workflows.case import CaseSnapshot
 
 
@@ -61,6 +63,9 @@ def refusal_kind(refusal_type: str) -> RefusalKind:
         return RefusalKind.UNAVAILABLE
     return RefusalKind.CONFLICT
 
+
+# How long `projected` waits for the read model: it follows the workflow within moments.
+PROJECTION_POLLS, PROJECTION_POLL_SECONDS = 30, 0.1
 
 # Temporal answers a client could get while the server or its history is busy or restarting.
 _TRANSIENT = (
@@ -148,6 +153,17 @@ class CaseService:
         async with _temporal_errors(handle, case_no):
             await cases.urge(handle, command)
         return command
+
+    async def projected(self, case_no: str, sequence: int) -> bool:
+        """Wait a moment until the read model holds the case through event `sequence`, so that a
+        page read from it next shows the change; False if it did not within the wait."""
+        for _ in range(PROJECTION_POLLS):
+            with self.sessions() as session:
+                row = session.get(CaseRecord, case_no)
+                if row is not None and row.last_event_sequence >= sequence:
+                    return True
+            await asyncio.sleep(PROJECTION_POLL_SECONDS)
+        return False
 
     async def _command(
         self,

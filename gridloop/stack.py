@@ -210,7 +210,7 @@ async def run_up(settings: Settings) -> int:
             base = f"http://{settings.http_host}:{settings.http_port}"
             ui = f", Temporal UI {temporal.ui_url}" if temporal.ui_url else ""
             log.info(
-                f"gridloop is up: health {base}/healthz{ui} (Ctrl-C to stop)",
+                f"gridloop is up: console {base}/ , API {base}/api/docs{ui} (Ctrl-C to stop)",
                 temporal=temporal.client.service_client.config.target_host,
                 namespace=settings.temporal_namespace,
                 task_queue=settings.task_queue,

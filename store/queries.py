@@ -10,10 +10,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
-from store.models import AssignmentRecord, CaseEventRecord, CaseRecord
+from store.models import (
+    AssignmentRecord,
+    CaseEventRecord,
+    CaseRecord,
+    CommunityRecord,
+    GridRecord,
+    ReviewRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -239,7 +258,7 @@ def open_work(
             department=assignment.department,
             role=assignment.role,
             state=assignment.state,
-            deadline=_aware(when),
+            deadline=when,
             overdue=bool(late),
             category=row.category,
             grid=row.grid,
@@ -252,6 +271,203 @@ def open_work(
     ]
 
 
+# ---- the work lists of the console's role pages ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A department's open assignment with its case (for the department's work queue)."""
+
+    work: OpenWork
+    case: CaseRecord
+
+
+def department_queue(session: Session, department: str, *, limit: int = 500) -> list[QueueItem]:
+    """The department's open assignments, the most urgent running deadline first."""
+    work = open_work(session, department=department, limit=limit)
+    records = {
+        row.case_no: row
+        for row in session.scalars(
+            select(CaseRecord).where(CaseRecord.case_no.in_({w.case_no for w in work}))
+        )
+    }
+    return [QueueItem(w, records[w.case_no]) for w in work if w.case_no in records]
+
+
+EXTENSION_EVENTS = ("extension_requested", "extension_approved", "extension_rejected")
+
+
+def pending_extensions(session: Session, department: str, case_nos: Sequence[str]) -> set[str]:
+    """Of these cases, those where the department's last extension request awaits a decision."""
+    if not case_nos:
+        return set()
+    rows = session.execute(
+        select(CaseEventRecord.case_no, CaseEventRecord.type, CaseEventRecord.data)
+        .where(
+            CaseEventRecord.case_no.in_(set(case_nos)),
+            CaseEventRecord.type.in_(EXTENSION_EVENTS),
+        )
+        .order_by(CaseEventRecord.case_no, CaseEventRecord.sequence)
+    )
+    last: dict[str, str] = {}
+    for case_no, kind, data in rows:
+        if (data or {}).get("department") == department:
+            last[case_no] = kind
+    return {case_no for case_no, kind in last.items() if kind == "extension_requested"}
+
+
+@dataclass(frozen=True)
+class CaseTask:
+    """A case waiting in a status, with the timeline event that started the wait: its time and
+    data (a deadline `due_at`, participants, a reason…)."""
+
+    case: CaseRecord
+    since: datetime | None
+    data: dict[str, object]
+
+    @property
+    def due_at(self) -> datetime | None:
+        """The deadline the event set, if it set a single one."""
+        value = self.data.get("due_at")
+        if not isinstance(value, str):
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return _aware(moment)
+
+
+def cases_waiting(
+    session: Session,
+    statuses: Sequence[str],
+    events: Sequence[str],
+    *,
+    grids: frozenset[str] | None = None,
+    lead_department: str | None = None,
+    limit: int = 200,
+) -> list[CaseTask]:
+    """Cases in one of `statuses` (in these grids, with this lead department), each with the
+    latest of its `events`; the earliest deadline first, then the longest waiting."""
+    query = select(CaseRecord).where(CaseRecord.status.in_(statuses))
+    if grids is not None:
+        query = query.where(CaseRecord.grid.in_(sorted(grids)))
+    if lead_department is not None:
+        query = query.where(CaseRecord.lead_department == lead_department)
+    rows = list(session.scalars(query.order_by(CaseRecord.reported_at).limit(limit)))
+    latest = _latest_events(session, [row.case_no for row in rows], events)
+    tasks = [
+        CaseTask(
+            case=row,
+            since=latest[row.case_no].at if row.case_no in latest else None,
+            data=dict(latest[row.case_no].data or {}) if row.case_no in latest else {},
+        )
+        for row in rows
+    ]
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(tasks, key=lambda t: (t.due_at or far, t.since or far, t.case.case_no))
+
+
+def _latest_events(
+    session: Session, case_nos: Sequence[str], events: Sequence[str]
+) -> dict[str, CaseEventRecord]:
+    if not case_nos:
+        return {}
+    latest: dict[str, CaseEventRecord] = {}
+    for event in session.scalars(
+        select(CaseEventRecord)
+        .where(CaseEventRecord.case_no.in_(set(case_nos)), CaseEventRecord.type.in_(events))
+        .order_by(CaseEventRecord.sequence)
+    ):
+        latest[event.case_no] = event
+    return latest
+
+
+REPLY_EVENTS = ("final_reply", "completed", "resolved_on_site")
+
+
+def latest_replies(session: Session, case_nos: Sequence[str]) -> dict[str, str]:
+    """The latest reply (a final reply, else a completion result) of each of these cases."""
+    replies: dict[str, str] = {}
+    for case_no, event in _latest_events(session, case_nos, REPLY_EVENTS).items():
+        text = event.data.get("reply") or event.data.get("result")
+        if text:
+            replies[case_no] = str(text)
+    return replies
+
+
+def reported_by(session: Session, user_id: str, *, limit: int = 10) -> Sequence[CaseRecord]:
+    """The user's own reports, newest first."""
+    return session.scalars(
+        select(CaseRecord)
+        .where(CaseRecord.reported_by == user_id)
+        .order_by(CaseRecord.reported_at.desc(), CaseRecord.case_no.desc())
+        .limit(limit)
+    ).all()
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    case: CaseRecord
+    review: ReviewRecord
+
+
+def open_reviews(
+    session: Session, *, trigger: str | None = None, limit: int = 200
+) -> list[ReviewItem]:
+    """Cases awaiting their post-hoc review (事后倒查), the longest waiting first."""
+    query = (
+        select(ReviewRecord, CaseRecord)
+        .join(CaseRecord, CaseRecord.case_no == ReviewRecord.case_no)
+        .where(ReviewRecord.recorded_at.is_(None), CaseRecord.status == "awaiting_review")
+        .order_by(ReviewRecord.opened_at, ReviewRecord.case_no)
+        .limit(limit)
+    )
+    if trigger is not None:
+        # Triggers are plain identifiers in a JSON list: match the quoted one in its text.
+        quoted = f'%"{_escape_like(trigger)}"%'
+        query = query.where(cast(ReviewRecord.triggers, String).like(quoted, escape="\\"))
+    return [ReviewItem(case=row, review=review) for review, row in session.execute(query)]
+
+
+def open_review_triggers(session: Session) -> dict[str, int]:
+    """How many open reviews each trigger opened (a review may have several)."""
+    counts: dict[str, int] = {}
+    for triggers in session.scalars(
+        select(ReviewRecord.triggers)
+        .join(CaseRecord, CaseRecord.case_no == ReviewRecord.case_no)
+        .where(ReviewRecord.recorded_at.is_(None), CaseRecord.status == "awaiting_review")
+    ):
+        for trigger in triggers or ():
+            counts[trigger] = counts.get(trigger, 0) + 1
+    return counts
+
+
+def recorded_reviews(session: Session, *, limit: int = 20) -> list[ReviewItem]:
+    """Reviews with their findings, the most recently recorded first."""
+    query = (
+        select(ReviewRecord, CaseRecord)
+        .join(CaseRecord, CaseRecord.case_no == ReviewRecord.case_no)
+        .where(ReviewRecord.recorded_at.is_not(None))
+        .order_by(ReviewRecord.recorded_at.desc(), ReviewRecord.case_no)
+        .limit(limit)
+    )
+    return [ReviewItem(case=row, review=review) for review, row in session.execute(query)]
+
+
+def town_grids(session: Session, town: str) -> list[tuple[GridRecord, CommunityRecord]]:
+    """The grids of a town with their village or community, in order."""
+    return [
+        (grid, community)
+        for grid, community in session.execute(
+            select(GridRecord, CommunityRecord)
+            .join(CommunityRecord, CommunityRecord.code == GridRecord.community_code)
+            .where(GridRecord.town_code == town)
+            .order_by(CommunityRecord.code, GridRecord.code)
+        )
+    ]
+
+
 def _aware(moment: datetime) -> datetime:
-    """A computed column bypasses the UTC type decorator: SQLite hands it back naive."""
+    """A moment from an event's data without a zone is UTC (events store aware ISO times)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

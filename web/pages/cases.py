@@ -25,7 +25,7 @@ from store import queries
 from store.models import CaseRecord, CategoryRecord
 from web.actions import ACTIONS, available
 from web.forms import command_fields
-from web.i18n import translations
+from web.i18n import N_, translations
 from web.labels import LABELS
 from web.names import Names, names_of
 from web.render import render
@@ -37,9 +37,10 @@ PAGE_SIZE = 25
 EXPORT_LIMIT = 10_000
 CaseNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,40}$")]
 EXPORT_COLUMNS = (
-    ("Case number", 18), ("Reported at", 17), ("Category", 18), ("Town", 14), ("Grid", 20),
-    ("Urgency", 8), ("Stage", 10), ("Status", 14), ("Lead department", 20), ("Overdue", 8),
-    ("Breached", 8), ("Closed at", 17), ("Description", 50), ("Address", 30),
+    (N_("Case number"), 18), (N_("Reported at"), 17), (N_("Category"), 18), (N_("Town"), 14),
+    (N_("Grid"), 20), (N_("Urgency"), 8), (N_("Stage"), 10), (N_("Status"), 14),
+    (N_("Lead department"), 20), (N_("Overdue"), 8), (N_("Breached"), 8),
+    (N_("Closed at"), 17), (N_("Description"), 50), (N_("Address"), 30),
 )  # fmt: skip
 
 
@@ -293,12 +294,16 @@ async def act(request: Request, me: SignedIn, case_no: CaseNo, action: str) -> R
     form = await request.form()
     service = service_of(request)
     key = form.get("idempotency_key")
+    key = key if isinstance(key, str) else None
+    back = local_path(str(form.get("next", "")))
     try:
         fields = command_fields(command, form)
         if action == "urge":
-            await service.urge(me, case_no, fields, key if isinstance(key, str) else None)
+            await service.urge(me, case_no, fields, key)
         else:
-            await service.act(me, case_no, command, fields, key if isinstance(key, str) else None)
+            answer = await service.act(me, case_no, command, fields, key)
+            if back:  # a list read from the read model comes next: let it show the change
+                await service.projected(case_no, max(answer.event_sequence, default=0))
     except (Refused, ValueError) as refused:
         problem = (
             message(refused.type, language_of(request), refused.params)
@@ -311,7 +316,6 @@ async def act(request: Request, me: SignedIn, case_no: CaseNo, action: str) -> R
         )
     gettext = translations(language_of(request)).gettext
     flash(request, gettext("Done: %(action)s.") % {"action": gettext(ACTIONS[action][1])})
-    back = local_path(str(form.get("next", "")))
     return RedirectResponse(back or f"/cases/{case_no}", status.HTTP_303_SEE_OTHER)
 
 
