@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -27,6 +28,7 @@ from store.db import database_url, prepare_read_model
 from store.models import UserRecord
 from store.reference import DEMO_COUNTY, PASSWORDS, load_organisation, seed_organisation
 from tests.api_driver import OTHER_GRID_WORKER, TEST_SECRET_KEY, ApiDriver
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, served
 from tests.console_driver import Console
 from tests.driver import CaseUnderTest
 from tests.histories import HistoryLog
@@ -262,3 +264,22 @@ async def console(api: ApiDriver) -> AsyncIterator[Callable[..., Awaitable[Conso
     yield open_as
     for browser in opened:
         await browser.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, for the session (`make test` installs it)."""
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make browser` installs it"
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture
+async def site(api: ApiDriver) -> AsyncIterator[str]:
+    """The whole application (console and API) on a real port, with `api`'s worker behind it."""
+    async with served(api.app) as base:
+        yield base
