@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     case_prefix: str = Field(default="GL", pattern=r"^[A-Z]{1,6}$")
     """Prefix of case numbers, e.g. `GL-7Q3K9XM2FD`."""
 
+    review_working_days: int = Field(default=10, ge=1, le=60)
+    """Working days the auditors have to record the findings of a post-hoc review (事后倒查)."""
+
     @field_validator(
         "temporal_address", "database_url", "holiday_table", "secret_key", mode="before"
     )

@@ -136,6 +136,9 @@ class CaseEventRecord(Base):
     actor_role: Mapped[str] = mapped_column(String(16))
     actor_department: Mapped[str | None] = mapped_column(CODE)
     data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    """sha256 over this event's canonical encoding and `prev_hash` (see `store.ledger`)."""
 
     __table_args__ = (Index(None, "type", "at"),)
 
@@ -148,6 +151,8 @@ class ReviewRecord(Base):
     )
     triggers: Mapped[list[str]]
     opened_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    """When the auditors' findings are due; None where the calendar has no data for it."""
     recorded_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
     root_cause: Mapped[str | None] = mapped_column(Text)
@@ -155,6 +160,8 @@ class ReviewRecord(Base):
     responsible_people: Mapped[list[str]]
     score_deduction: Mapped[float]
     notes: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "recorded_at", "due_at"),)
 
 
 # ---- reference data: the organisation, departments, categories and people -------------------
