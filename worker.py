@@ -38,7 +38,7 @@ def build_worker(
         workflows=[CaseWorkflow],
         activities=[
             CalendarActivities(calendar).plan_clocks,
-            ProjectionActivities(sessions, calendar).project_case,
+            ProjectionActivities(sessions, calendar, settings.review_working_days).project_case,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=PROJECTION_THREADS),
     )

@@ -9,11 +9,17 @@ from store.projection import write_projection
 
 
 class ProjectionActivities:
-    def __init__(self, sessions: sessionmaker[Session], calendar: WorkingCalendar) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        calendar: WorkingCalendar,
+        review_working_days: int,
+    ) -> None:
         self._sessions = sessions
         self._calendar = calendar
+        self._review_working_days = review_working_days
 
     @activity.defn(name="project_case")
     def project_case(self, projection: CaseProjection) -> None:
         with self._sessions.begin() as session:
-            write_projection(session, projection, self._calendar)
+            write_projection(session, projection, self._calendar, self._review_working_days)

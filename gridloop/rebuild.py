@@ -16,11 +16,18 @@ from store.projection import write_projection
 
 
 async def rebuild_projection(
-    client: Client, sessions: sessionmaker[Session], task_queue: str, calendar: WorkingCalendar
+    client: Client,
+    sessions: sessionmaker[Session],
+    task_queue: str,
+    calendar: WorkingCalendar,
+    *,
+    review_working_days: int,
 ) -> int:
     """Rebuild the rows of every case on `task_queue`; returns how many cases were written.
 
-    A worker must be polling that task queue: the state of each case is read by query.
+    A worker must be polling that task queue: the state of each case is read by query. The rows
+    are written afresh, so every case's event hash chain comes out sealed and intact.
+    `review_working_days` must be the worker's, or review deadlines would differ from its.
     """
     query = f"WorkflowType = 'CaseWorkflow' AND TaskQueue = '{task_queue}'"
     listed = client.list_workflows(query)
@@ -29,7 +36,7 @@ async def rebuild_projection(
         snapshot = await cases.read_case(cases.case_handle(client, case_no))
         with sessions.begin() as session:
             _forget_case(session, case_no)
-            write_projection(session, project(snapshot.case), calendar)
+            write_projection(session, project(snapshot.case), calendar, review_working_days)
     return len(case_numbers)
 
 

@@ -303,6 +303,12 @@ async def run_rebuild_projection(settings: Settings) -> int:
         )
         return 1
     async with build_worker(client, settings, calendar=calendar, sessions=sessions):
-        rebuilt = await rebuild_projection(client, sessions, settings.task_queue, calendar)
+        rebuilt = await rebuild_projection(
+            client,
+            sessions,
+            settings.task_queue,
+            calendar,
+            review_working_days=settings.review_working_days,
+        )
     log.info("read model rebuilt from Temporal", cases=rebuilt)
     return 0

@@ -1,18 +1,48 @@
 """Write a case's projection into the read model, idempotently: the same projection twice, or
-an older one after a newer one, leaves the rows as the newest made them."""
+an older one after a newer one, leaves the rows as the newest made them.
+
+New events are sealed into the case's hash chain as they are inserted (see store.ledger)."""
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.calendar import CalendarDataMissing, WorkingCalendar
-from domain.projection import AssignmentRow, CaseProjection
+from domain.messages import CaseEvent
+from domain.projection import AssignmentRow, CaseProjection, ReviewRow
+from store.ledger import GENESIS_HASH, record_hash
 from store.models import AssignmentRecord, CaseEventRecord, CaseRecord, ReviewRecord
 
 
+class PreviousEventMissing(RuntimeError):
+    """An event arrived whose predecessor is in neither the database nor the same projection.
+
+    Raised rather than writing a chain with a hole in it: the transaction rolls back and the
+    projection activity retries (after `gridloop rebuild-projection`, if the rows were lost).
+    """
+
+    def __init__(self, case_no: str, sequence: int) -> None:
+        super().__init__(
+            f"case {case_no}: event {sequence - 1} is not in the read model, so event "
+            f"{sequence} cannot be chained to it; `gridloop rebuild-projection` restores the "
+            "case's rows from Temporal"
+        )
+        self.case_no = case_no
+        self.sequence = sequence
+
+
 def write_projection(
-    session: Session, projection: CaseProjection, calendar: WorkingCalendar
+    session: Session,
+    projection: CaseProjection,
+    calendar: WorkingCalendar,
+    review_working_days: int,
 ) -> None:
-    """`calendar` turns completed assignments into working hours for the KPIs."""
+    """`calendar` turns completed assignments into working hours for the KPIs, and a review's
+    opening into its deadline, `review_working_days` later (Settings.review_working_days).
+
+    Raises PreviousEventMissing if the first new event's predecessor is not stored.
+    """
     case_no = projection.case.case_no
     current = session.get(CaseRecord, case_no)
     if current is not None and current.last_event_sequence > projection.case.last_event_sequence:
@@ -26,19 +56,39 @@ def write_projection(
             )
         )
     if projection.review is not None:
-        session.merge(ReviewRecord(**projection.review.model_dump()))
-    session.flush()
-
-    sequences = [event.sequence for event in projection.events]
-    written = set(
-        session.scalars(
-            select(CaseEventRecord.sequence).where(
-                CaseEventRecord.case_no == case_no, CaseEventRecord.sequence.in_(sequences)
+        session.merge(
+            ReviewRecord(
+                **projection.review.model_dump(),
+                due_at=_review_due(projection.review, calendar, review_working_days),
             )
         )
+    session.flush()
+    _append_events(session, case_no, projection.events)
+
+
+def _append_events(session: Session, case_no: str, events: tuple[CaseEvent, ...]) -> None:
+    """Insert the events not yet stored, each chained to its predecessor's hash."""
+    if not events:
+        return
+    ordered = sorted(events, key=lambda event: event.sequence)
+    # The stored hashes of these events and of the one just before them: sequence -> hash.
+    wanted = [ordered[0].sequence - 1, *(event.sequence for event in ordered)]
+    stored = session.execute(
+        select(CaseEventRecord.sequence, CaseEventRecord.hash).where(
+            CaseEventRecord.case_no == case_no, CaseEventRecord.sequence.in_(wanted)
+        )
     )
-    session.add_all(
-        CaseEventRecord(
+    hashes: dict[int, str | None] = {sequence: hash_ for sequence, hash_ in stored}
+    for event in ordered:
+        if event.sequence in hashes:
+            continue  # written by an earlier attempt or projection: rows are never rewritten
+        if event.sequence == 1:
+            prev_hash: str | None = GENESIS_HASH
+        elif event.sequence - 1 in hashes:
+            prev_hash = hashes[event.sequence - 1]
+        else:
+            raise PreviousEventMissing(case_no, event.sequence)
+        record = CaseEventRecord(
             case_no=case_no,
             sequence=event.sequence,
             type=event.type,
@@ -48,9 +98,19 @@ def write_projection(
             actor_department=event.actor.department,
             data=event.data,
         )
-        for event in projection.events
-        if event.sequence not in written
-    )
+        # After an unsealed row (written before migration 0005) the case stays unsealed: a hash
+        # chained to nothing would vouch for rows nobody checked. Rebuilding seals it whole.
+        if prev_hash is not None:
+            record.prev_hash, record.hash = prev_hash, record_hash(prev_hash, record)
+        hashes[event.sequence] = record.hash
+        session.add(record)
+
+
+def _review_due(review: ReviewRow, calendar: WorkingCalendar, days: int) -> datetime | None:
+    try:
+        return calendar.add_working_days(review.opened_at, days)
+    except CalendarDataMissing:
+        return None  # a year without a holiday table: no deadline rather than a guessed one
 
 
 def _handling_seconds(assignment: AssignmentRow, calendar: WorkingCalendar) -> float | None:

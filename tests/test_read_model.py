@@ -23,6 +23,7 @@ from domain.messages import (
 from domain.model import Rating, Stage
 from domain.projection import project
 from gridloop.rebuild import rebuild_projection
+from gridloop.settings import Settings
 from store.db import make_engine, prepare_read_model
 from store.models import AssignmentRecord, Base, CaseEventRecord, CaseRecord, ReviewRecord
 from store.projection import write_projection
@@ -40,6 +41,8 @@ from tests.support import (
 
 TABLES = (CaseRecord, AssignmentRecord, CaseEventRecord, ReviewRecord)
 MARKET, HOUSING, ENFORCEMENT = "market_supervision", "housing_construction", "enforcement"
+# The workers of make_worker project with the default settings: rebuilds must use the same.
+REVIEW_DAYS = Settings().review_working_days
 
 
 def dump(sessions: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
@@ -144,9 +147,9 @@ async def test_projection_follows_a_joint_case_and_is_idempotent(
         update={"case": final.case.model_copy(update={"last_event_sequence": 3, "stage": "report"})}
     )
     with sessions.begin() as session:
-        write_projection(session, final, calendar)
+        write_projection(session, final, calendar, REVIEW_DAYS)
     with sessions.begin() as session:
-        write_projection(session, stale, calendar)
+        write_projection(session, stale, calendar, REVIEW_DAYS)
     assert dump(sessions) == rows
 
 
@@ -179,6 +182,8 @@ async def test_rebuild_recreates_the_same_rows_from_temporal(
                 session.execute(delete(record))
         assert dump(sessions)["cases"] == []
 
-        rebuilt = await rebuild_projection(dev_env.client, sessions, task_queue, calendar)
+        rebuilt = await rebuild_projection(
+            dev_env.client, sessions, task_queue, calendar, review_working_days=REVIEW_DAYS
+        )
     assert rebuilt == 3
     assert dump(sessions) == before
