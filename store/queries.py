@@ -12,10 +12,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     and_,
     case,
-    cast,
     exists,
     false,
     func,
@@ -31,7 +29,6 @@ from store.models import (
     CaseRecord,
     CommunityRecord,
     GridRecord,
-    ReviewRecord,
 )
 
 
@@ -404,55 +401,6 @@ def reported_by(session: Session, user_id: str, *, limit: int = 10) -> Sequence[
         .order_by(CaseRecord.reported_at.desc(), CaseRecord.case_no.desc())
         .limit(limit)
     ).all()
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    case: CaseRecord
-    review: ReviewRecord
-
-
-def open_reviews(
-    session: Session, *, trigger: str | None = None, limit: int = 200
-) -> list[ReviewItem]:
-    """Cases awaiting their post-hoc review (事后倒查), the longest waiting first."""
-    query = (
-        select(ReviewRecord, CaseRecord)
-        .join(CaseRecord, CaseRecord.case_no == ReviewRecord.case_no)
-        .where(ReviewRecord.recorded_at.is_(None), CaseRecord.status == "awaiting_review")
-        .order_by(ReviewRecord.opened_at, ReviewRecord.case_no)
-        .limit(limit)
-    )
-    if trigger is not None:
-        # Triggers are plain identifiers in a JSON list: match the quoted one in its text.
-        quoted = f'%"{_escape_like(trigger)}"%'
-        query = query.where(cast(ReviewRecord.triggers, String).like(quoted, escape="\\"))
-    return [ReviewItem(case=row, review=review) for review, row in session.execute(query)]
-
-
-def open_review_triggers(session: Session) -> dict[str, int]:
-    """How many open reviews each trigger opened (a review may have several)."""
-    counts: dict[str, int] = {}
-    for triggers in session.scalars(
-        select(ReviewRecord.triggers)
-        .join(CaseRecord, CaseRecord.case_no == ReviewRecord.case_no)
-        .where(ReviewRecord.recorded_at.is_(None), CaseRecord.status == "awaiting_review")
-    ):
-        for trigger in triggers or ():
-            counts[trigger] = counts.get(trigger, 0) + 1
-    return counts
-
-
-def recorded_reviews(session: Session, *, limit: int = 20) -> list[ReviewItem]:
-    """Reviews with their findings, the most recently recorded first."""
-    query = (
-        select(ReviewRecord, CaseRecord)
-        .join(CaseRecord, CaseRecord.case_no == ReviewRecord.case_no)
-        .where(ReviewRecord.recorded_at.is_not(None))
-        .order_by(ReviewRecord.recorded_at.desc(), ReviewRecord.case_no)
-        .limit(limit)
-    )
-    return [ReviewItem(case=row, review=review) for review, row in session.execute(query)]
 
 
 def town_grids(session: Session, town: str) -> list[tuple[GridRecord, CommunityRecord]]:
