@@ -15,6 +15,19 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import parse_working_hours
+from domain.model import ReviewOutcome
+from domain.scoring import (
+    DEFAULT_DEPARTMENT_WEIGHTS,
+    DEFAULT_GRID_WORKER_WEIGHTS,
+    DEFAULT_HANDLING_HOURS_TARGET,
+    DEFAULT_OUTCOME_PENALTIES,
+    Points,
+    ScorecardKind,
+    ScoreKpi,
+    ScoringRules,
+    Weight,
+    check_weights,
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -98,6 +111,36 @@ class Settings(BaseSettings):
     review_working_days: int = Field(default=10, ge=1, le=60)
     """Working days the auditors have to record the findings of a post-hoc review (事后倒查)."""
 
+    scorecard_department_weights: dict[ScoreKpi, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_DEPARTMENT_WEIGHTS)
+    )
+    """Weight of each KPI in a department's composite score, a JSON object such as
+    `{"satisfaction_rate": 0.2, "timely_sign_rate": 0.15}`; a KPI left out does not count
+    (default and formula: docs/scorecards.md)."""
+
+    scorecard_grid_worker_weights: dict[ScoreKpi, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_GRID_WORKER_WEIGHTS)
+    )
+    """Weight of each KPI in a grid worker's composite score, a JSON object like the
+    departments' (default: the outcome of the cases they reported, see docs/scorecards.md)."""
+
+    scorecard_penalties: dict[ReviewOutcome, Points] = Field(
+        default_factory=lambda: dict(DEFAULT_OUTCOME_PENALTIES)
+    )
+    """Points a post-hoc review's outcome costs every department or grid worker it names, on top
+    of the review's own score deduction, a JSON object: default `{"none": 0, "notice": 2,
+    "interview": 5, "score_deduction": 0}` (通报 2, 约谈 5)."""
+
+    scorecard_handling_hours: float = Field(
+        default=DEFAULT_HANDLING_HOURS_TARGET, gt=0, le=1000, allow_inf_nan=False
+    )
+    """Average handling time, in working hours, that still earns full marks in a scorecard;
+    a longer average earns this many hours divided by the average."""
+
+    scorecard_title: str = Field(default="嘉善县网格化管理月度考核表", min_length=1, max_length=60)
+    """Title of the monthly assessment report (月度考核表) exported from the scorecards; the
+    period and the kind follow it."""
+
     @field_validator(
         "temporal_address", "database_url", "holiday_table", "secret_key", mode="before"
     )
@@ -117,6 +160,12 @@ class Settings(BaseSettings):
         parse_working_hours(value)
         return value
 
+    @field_validator("scorecard_department_weights", "scorecard_grid_worker_weights")
+    @classmethod
+    def _check_weights(cls, value: dict[ScoreKpi, float]) -> dict[ScoreKpi, float]:
+        check_weights(value)
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
@@ -125,6 +174,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    def scoring_rules(self, kind: ScorecardKind) -> ScoringRules:
+        """How scorecards of this kind are scored."""
+        weights = (
+            self.scorecard_department_weights
+            if kind is ScorecardKind.DEPARTMENT
+            else self.scorecard_grid_worker_weights
+        )
+        return ScoringRules(
+            weights=weights,
+            penalties=self.scorecard_penalties,
+            handling_hours_target=self.scorecard_handling_hours,
+        )
 
     @property
     def temporal_db_path(self) -> Path:

@@ -40,6 +40,7 @@ NAVIGATION: dict[Role, tuple[tuple[str, str, str], ...]] = {
         ("/cases/new", N_("Report a case"), "plus"),
         ("/consultations", N_("Consultations"), "users"),
         ("/stats", N_("Statistics"), "chart"),
+        ("/scorecards", N_("Scorecards"), "gauge"),
         ("/map", N_("Grid map"), "map"),
     ),
     Role.DEPARTMENT: (
@@ -54,6 +55,7 @@ NAVIGATION: dict[Role, tuple[tuple[str, str, str], ...]] = {
         ("/audit", N_("Review queue"), "shield"),
         ("/cases", N_("Cases"), "list"),
         ("/stats", N_("Statistics"), "chart"),
+        ("/scorecards", N_("Scorecards"), "gauge"),
         ("/map", N_("Grid map"), "map"),
     ),
 }
