@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import actions, auth, cases, public, reference, stats
+from api import actions, audit, auth, cases, history, public, reference, reviews, scorecards, stats
 from api.errors import install_error_handlers
 from gridloop.secrets import signing_key
 from gridloop.service import CaseService
@@ -35,6 +35,17 @@ def create_api(
     api.state.temporal_client = service.client if service else None
     api.state.signing_key = signing_key(settings)
     install_error_handlers(api)
-    for module in (auth, cases, actions, public, reference, stats):
+    for module in (
+        auth,
+        cases,
+        actions,
+        audit,
+        history,
+        reviews,
+        public,
+        reference,
+        stats,
+        scorecards,
+    ):
         api.include_router(module.router)
     return api

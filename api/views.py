@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.clocks import ClockKind, ClockPhase, SlaClock
+from domain.messages import CaseEvent
 from domain.model import (
     AssignmentRole,
     AssignmentState,
@@ -357,4 +358,18 @@ class CaseEventView(View):
                 user_id=row.actor_user_id, role=row.actor_role, department=row.actor_department
             ),
             data=row.data,
+        )
+
+    @classmethod
+    def of_event(cls, event: CaseEvent) -> "CaseEventView":
+        return cls(
+            sequence=event.sequence,
+            type=event.type,
+            at=event.at,
+            actor=EventActor(
+                user_id=event.actor.user_id,
+                role=event.actor.role.value,
+                department=event.actor.department,
+            ),
+            data=event.data,
         )

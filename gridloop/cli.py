@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from pydantic import ValidationError
 
@@ -43,6 +44,32 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rebuild-projection",
         help="recreate the read model's case rows from Temporal (needs the Temporal server)",
+    )
+    verify_ledger = commands.add_parser(
+        "verify-ledger",
+        help="check the hash chain of every case's events in the read model; exit code 1 if "
+        "any is broken (needs only the database)",
+    )
+    verify_ledger.add_argument(
+        "--case", dest="case_no", metavar="CASE_NO", help="check only this case"
+    )
+    replay = commands.add_parser(
+        "replay",
+        help="replay case histories against the current workflow code and report any that are "
+        "not deterministic (needs the Temporal server; exit code 1 on a failure)",
+    )
+    replay.add_argument("case_numbers", nargs="*", metavar="CASE_NO", help="cases to replay")
+    replay.add_argument(
+        "--closed-from",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="also every case closed (办结) on or after this day, in GRIDLOOP_TIMEZONE",
+    )
+    replay.add_argument(
+        "--closed-to",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="... and on or before this day (default: today)",
     )
     api_token = commands.add_parser(
         "api-token", help="long-lived API tokens for departments' own systems"
@@ -104,6 +131,18 @@ def _rebuild_projection(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_rebuild_projection(settings))
 
 
+def _verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.ledger import run_verify_ledger
+
+    return run_verify_ledger(settings, args.case_no)
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.replay_cli import run_replay
+
+    return asyncio.run(run_replay(settings, args))
+
+
 def _api_token(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.tokens_cli import run_api_token
 
@@ -116,6 +155,8 @@ _COMMANDS = {
     "demo": _demo,
     "demo-case": _demo_case,
     "rebuild-projection": _rebuild_projection,
+    "verify-ledger": _verify_ledger,
+    "replay": _replay,
     "api-token": _api_token,
 }
 

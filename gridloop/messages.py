@@ -61,6 +61,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "案件已归档，不能再执行操作。",
         "en": "The case is archived; nothing more can be done to it.",
     },
+    "naive_moment": {
+        "zh-CN": "时间 {moment} 缺少时区，请写成如 2026-11-24T09:00:00+08:00。",
+        "en": "The moment {moment} has no time zone; write it like 2026-11-24T09:00:00+08:00.",
+    },
+    "case_not_yet_reported": {
+        "zh-CN": "该时间点案件 {case_no} 尚未受理（最早可查 {first_state_at}）。",
+        "en": "Case {case_no} did not exist yet then (its first state is at {first_state_at}).",
+    },
+    "case_not_replayable": {
+        "zh-CN": "当前流程代码无法重现案件 {case_no} 的历史，不能还原其过往状态；"
+        "请运行回放校验查看原因。",
+        "en": "The current workflow code does not reproduce case {case_no}'s history, so its past "
+        "state cannot be rebuilt; run the replay check to see why.",
+    },
     "temporal_unavailable": {
         "zh-CN": "案件引擎暂时不可用，请稍后重试。",
         "en": "The case engine is unavailable; try again shortly.",

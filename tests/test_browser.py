@@ -2,6 +2,10 @@
 users, the language switch, a refused action explained, a forged form refused. Every page
 visited is saved as a screenshot under tests/artifacts/screenshots/."""
 
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from playwright.async_api import Browser
 
 from tests.api_driver import COORDINATOR, ENFORCEMENT, GRID_WORKER, MARKET, ApiDriver
@@ -167,6 +171,8 @@ async def test_the_whole_loop_in_the_browser(browser: Browser, site: str, api: A
 async def test_every_page_in_pictures(browser: Browser, site: str, api: ApiDriver) -> None:
     """A screenshot of every page of the console, for people to look at."""
     case_no = (await api.report(GRID_WORKER))["case_no"]
+    await api.wait_projected(case_no)
+    before_dispatch = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None).isoformat()
     await api.act(COORDINATOR, case_no, "dispatch", {"lead_department": MARKET})
     pages = {
         COORDINATOR: (
@@ -179,14 +185,19 @@ async def test_every_page_in_pictures(browser: Browser, site: str, api: ApiDrive
             "/map",
         ),
         MARKET: ("/queue", f"/cases/{case_no}"),
-        "auditor": ("/audit",),
+        "auditor": (
+            f"/cases/{case_no}/history?replay=1",
+            f"/cases/{case_no}/history?at={before_dispatch}",
+            "/audit",
+            "/scorecards",
+        ),
     }
     for username, paths in pages.items():
         user = await User.sign_in(browser, site, username)
         for path in paths:
             await user.go(path)
             assert "500" not in (await user.page.title())
-            await user.shot(f"{username}{path.replace('/', '-')}")
+            await user.shot(f"{username}{re.sub(r'[/?=:.]', '-', path)}")
         await user.close()
     worker = await User.sign_in(browser, site, GRID_WORKER, phone=True)
     for path in ("/grid", "/cases/new", f"/cases/{case_no}"):

@@ -57,7 +57,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, refused: Refused) -> HTMLResponse:
-        code = 404 if refused.kind is RefusalKind.NOT_FOUND else 409
+        code = PAGE_STATUS.get(refused.kind, status.HTTP_409_CONFLICT)
         return _problem(request, code, message(refused.type, language_of(request), refused.params))
 
     @app.exception_handler(StarletteHTTPException)
@@ -65,6 +65,14 @@ def install_console(app: FastAPI, settings: Settings) -> None:
         gettext = translations(language_of(request)).gettext
         text = gettext("There is no such page.") if error.status_code == 404 else str(error.detail)
         return _problem(request, error.status_code, text)
+
+
+# What a refused page answers; a refused action is a conflict unless it is one of these.
+PAGE_STATUS = {
+    RefusalKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    RefusalKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    RefusalKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
 
 
 def _problem(request: Request, status_code: int, text: str) -> HTMLResponse:

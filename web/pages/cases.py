@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 
 from domain.model import Role, Source, Stage, Status, Urgency
 from domain.state import CaseState
 from gridloop import intake
 from gridloop.access import Principal, visibility
+from gridloop.auditing import AUDITING_ROLES
+from gridloop.history import StateAsOf
 from gridloop.messages import message
 from gridloop.service import CaseService, RefusalKind, Refused
 from gridloop.settings import Settings
@@ -51,15 +53,23 @@ def service_of(request: Request) -> CaseService:
     return service
 
 
+def _blank_is_any(value: object) -> object:
+    """The filter form's "All" option sends an empty value."""
+    return None if value == "" else value
+
+
+AnyIfBlank = BeforeValidator(_blank_is_any)
+
+
 def _filters(
-    stage: Stage | None = None,
-    status_: Annotated[Status | None, Query(alias="status")] = None,
+    stage: Annotated[Stage | None, AnyIfBlank] = None,
+    status_: Annotated[Status | None, Query(alias="status"), AnyIfBlank] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     town: Annotated[str | None, Query(max_length=64)] = None,
     grid: Annotated[str | None, Query(max_length=64)] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
-    urgency: Urgency | None = None,
-    overdue: bool | None = None,
+    urgency: Annotated[Urgency | None, AnyIfBlank] = None,
+    overdue: Annotated[bool | None, AnyIfBlank] = None,
     text: Annotated[str | None, Query(max_length=100)] = None,
 ) -> queries.CaseFilters:
     return queries.CaseFilters(
@@ -283,7 +293,7 @@ def _new_case_page(
 @router.get("/cases/{case_no}")
 async def case_page(request: Request, me: SignedIn, case_no: CaseNo) -> HTMLResponse:
     snapshot = await service_of(request).snapshot(me, case_no)
-    return _case_page(request, me, snapshot.case, snapshot.flags, problem=None)
+    return render_case_page(request, me, snapshot.case, snapshot.flags, problem=None)
 
 
 @router.post("/cases/{case_no}/do/{action:path}", dependencies=[CsrfChecked])
@@ -311,7 +321,7 @@ async def act(request: Request, me: SignedIn, case_no: CaseNo, action: str) -> R
             else _invalid_form(request)
         )
         snapshot = await service.snapshot(me, case_no)
-        return _case_page(
+        return render_case_page(
             request, me, snapshot.case, snapshot.flags, problem=problem, status_code=409
         )
     gettext = translations(language_of(request)).gettext
@@ -324,7 +334,7 @@ def _invalid_form(request: Request) -> str:
     return str(gettext("Some fields are missing or not valid; check the form and try again."))
 
 
-def _case_page(
+def render_case_page(
     request: Request,
     me: Principal,
     case: CaseState,
@@ -332,12 +342,15 @@ def _case_page(
     *,
     problem: str | None,
     status_code: int = 200,
+    as_of: StateAsOf | None = None,
 ) -> HTMLResponse:
+    """The case page; with `as_of`, the case as it was then, read-only, clocks counted from then."""
     names = names_of(request)
     with sessions_of(request)() as session:
         category = session.get(CategoryRecord, case.report.category)
         routing = (category.lead_department, tuple(category.co_departments)) if category else None
-    now = datetime.now(UTC)
+    now = as_of.state_at if as_of else datetime.now(UTC)
+    departments = tuple(sorted(names.departments))
     return render(
         request,
         "case.html",
@@ -346,10 +359,12 @@ def _case_page(
             "flags": flags,
             "now": now,
             "problem": problem,
-            "actions": available(me, case, now, tuple(sorted(names.departments)), routing),
+            "as_of": as_of,
+            "actions": [] if as_of else available(me, case, now, departments, routing),
             "path_of_stages": stage_path(case),
             "all_departments": sorted(names.departments),
             "show_reporter": me.role is Role.COORDINATOR,
+            "auditing": me.role in AUDITING_ROLES,
         },
         principal=me,
         status_code=status_code,
