@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, status
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
 from api.auth import CurrentPrincipal
 from api.cases import CaseNo, IdempotencyKey
@@ -41,6 +41,7 @@ from domain.messages import (
     VerifyOnSite,
     WithdrawWork,
 )
+from gridloop.intake import plain_text
 
 router = APIRouter(prefix="/v1/cases", tags=["case actions"])
 
@@ -182,7 +183,11 @@ def body_model(command: type[Command]) -> type[BaseModel]:
         if name not in ("request_id", "actor")
     }
     model: type[BaseModel] = create_model(
-        command.__name__, __config__=ConfigDict(extra="forbid"), __doc__=command.__doc__, **fields
+        command.__name__,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=command.__doc__,
+        __validators__={"plain_text": field_validator("*")(plain_text)},
+        **fields,
     )
     return model
 

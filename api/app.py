@@ -5,6 +5,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import actions, audit, auth, cases, history, public, reference, reviews, scorecards, stats
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from gridloop.admission import LoginThrottle
 from gridloop.secrets import signing_key
 from gridloop.service import CaseService
 from gridloop.settings import Settings
@@ -24,11 +26,17 @@ feedback → follow-up → review → archive (报事—会商—处置—反馈
 
 
 def create_api(
-    settings: Settings, service: CaseService | None, sessions: sessionmaker[Session] | None
+    settings: Settings,
+    service: CaseService | None,
+    sessions: sessionmaker[Session] | None,
+    login_throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     """The JSON API, mounted at `/api` by gridloop.http: its own error handlers and OpenAPI
-    document (`/api/openapi.json`, browsable at `/api/docs`)."""
+    document (`/api/openapi.json`, browsable at `/api/docs`). `login_throttle` is shared with
+    the console's sign-in form, so that switching between them does not reset the count."""
     api = FastAPI(title="gridloop API", version="0.1.0", description=DESCRIPTION)
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    api.state.login_throttle = login_throttle or new_login_throttle(settings)
     api.state.settings = settings
     api.state.sessions = sessions
     api.state.service = service
@@ -49,3 +57,11 @@ def create_api(
     ):
         api.include_router(module.router)
     return api
+
+
+def new_login_throttle(settings: Settings) -> LoginThrottle:
+    return LoginThrottle(
+        per_username=settings.login_failures_per_username,
+        per_address=settings.login_failures_per_address,
+        window_seconds=settings.login_failure_window_seconds,
+    )

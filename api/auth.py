@@ -18,6 +18,7 @@ from api.errors import ApiError, error_responses
 from domain.model import Role
 from gridloop import tokens
 from gridloop.access import Principal
+from gridloop.admission import LoginThrottle, Throttled, client_address
 from store.models import ApiTokenRecord, UserRecord
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -58,23 +59,38 @@ class AccessToken(BaseModel):
 @router.post(
     "/token",
     summary="Sign in: exchange username and password for a bearer token",
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 422, 429),
 )
 def issue_token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
     key: SigningKeyDep,
 ) -> AccessToken:
     """OAuth2 password flow (form fields `username`, `password`). The token lasts
-    `GRIDLOOP_ACCESS_TOKEN_MINUTES` (8 hours by default)."""
+    `GRIDLOOP_ACCESS_TOKEN_MINUTES` (8 hours by default). Too many failures for the username or
+    from the client's address answer 429 with `Retry-After`, whatever the password."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = client_address(request)
+    try:
+        throttle.check(form.username, address)
+    except Throttled as throttled:
+        raise ApiError(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            headers={"Retry-After": str(throttled.retry_after)},
+        ) from throttled
     user = session.get(UserRecord, form.username)
     try:
         PASSWORDS.verify(user.password_hash if user else _UNKNOWN_USER_HASH, form.password)
     except (VerificationError, InvalidHashError):
+        throttle.failed(form.username, address)
         raise ApiError(status.HTTP_401_UNAUTHORIZED, "invalid_credentials") from None
     if user is None or not user.active:
+        throttle.failed(form.username, address)
         raise ApiError(status.HTTP_401_UNAUTHORIZED, "invalid_credentials")
+    throttle.succeeded(form.username)
     lifetime = timedelta(minutes=settings.access_token_minutes)
     now = datetime.now(UTC)
     token = jwt.encode(

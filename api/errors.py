@@ -140,6 +140,7 @@ def install_error_handlers(app: FastAPI) -> None:
             status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
             status.HTTP_401_UNAUTHORIZED: "not_authenticated",
             status.HTTP_403_FORBIDDEN: "forbidden",
+            status.HTTP_413_CONTENT_TOO_LARGE: "request_too_large",
         }.get(error.status_code, "validation_error")
         return error_response(request, error.status_code, error_type, headers=error.headers)
 
@@ -149,8 +150,11 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's role or scope does not allow this.",
     404: "No such case (or not visible to the caller).",
     409: "The case refuses the action now; `error.type` says why.",
+    413: "The request body is larger than `GRIDLOOP_MAX_REQUEST_BYTES`.",
     422: "The request body or parameters are malformed.",
-    503: "The case engine or calendar data is unavailable; retry later.",
+    429: "Too many failed sign-ins; retry after `Retry-After` seconds.",
+    503: "The case engine or calendar data is unavailable, or intake is saturated; retry after "
+    "`Retry-After` seconds.",
 }
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.app import create_api
+from api.app import create_api, new_login_throttle
 from domain.calendar import WorkingCalendar
 from gridloop.service import CaseService
 from gridloop.settings import Settings
@@ -44,7 +44,8 @@ def create_app(
     app.state.calendar = WorkingCalendar.from_settings(
         settings.working_hours, settings.timezone, settings.holiday_table
     )
-    app.mount("/api", create_api(settings, service, sessions))
+    app.state.login_throttle = new_login_throttle(settings)
+    app.mount("/api", create_api(settings, service, sessions, app.state.login_throttle))
     install_console(app, settings)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")

@@ -7,10 +7,13 @@ same key.
 """
 
 import hashlib
+import re
 import secrets
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -26,6 +29,21 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CASE_NUMBER_LENGTH = 10
 LOOKUP_CODE_LENGTH = 8
 FINGERPRINT_MEMO = "intake_fingerprint"
+LOOKUP_CODE_MEMO = "lookup_code"
+# C0 controls but tab and newlines, DEL, and lone surrogates (valid JSON escapes, but no UTF-8
+# and no database can store them): refused, not stored, so every reader gets clean text.
+_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def plain_text(value: Any) -> Any:
+    """A field validator: strings (and sequences of them) without control characters."""
+    texts = value if isinstance(value, tuple | list) else (value,)
+    for text in texts:
+        if isinstance(text, str) and _FORBIDDEN_TEXT.search(text):
+            raise PydanticCustomError(
+                "control_characters", "Text must not contain control characters"
+            )
+    return value
 
 
 class NewCase(BaseModel):
@@ -46,6 +64,8 @@ class NewCase(BaseModel):
     )
     reporter_name: str | None = Field(default=None, max_length=64)
     reporter_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]*$")
+
+    _plain_text = field_validator("*")(plain_text)
 
 
 class ReportedCase(BaseModel):
@@ -107,7 +127,12 @@ async def report_case(
         lookup_code=_random_code(LOOKUP_CODE_LENGTH),
     )
     try:
-        await cases.start_case(client, case, task_queue, memo={FINGERPRINT_MEMO: fingerprint})
+        await cases.start_case(
+            client,
+            case,
+            task_queue,
+            memo={FINGERPRINT_MEMO: fingerprint, LOOKUP_CODE_MEMO: case.lookup_code},
+        )
     except WorkflowAlreadyStartedError:
         return await _earlier_report(client, case_no, fingerprint)
     assert case.lookup_code is not None
@@ -119,6 +144,11 @@ async def _earlier_report(client: Client, case_no: str, fingerprint: str) -> Rep
     memo = await (await handle.describe()).memo()
     if memo.get(FINGERPRINT_MEMO) != fingerprint:
         raise IdempotencyConflict(case_no)
+    # From the memo when it is there: a retry then needs no query, which waits for a worker
+    # and so times out exactly when retries are most likely, under load.
+    code = memo.get(LOOKUP_CODE_MEMO)
+    if isinstance(code, str):
+        return ReportedCase(case_no=case_no, lookup_code=code, created=False)
     state = (await cases.read_case(handle)).case
     assert state.lookup_code is not None, "every case reported through intake has a code"
     return ReportedCase(case_no=case_no, lookup_code=state.lookup_code, created=False)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -26,9 +27,10 @@ from domain.messages import ActionAccepted, Command, Urge
 from domain.model import Role
 from gridloop import cases, intake
 from gridloop.access import Principal, may_see
+from gridloop.admission import IntakeLimiter, Saturated
 from gridloop.settings import Settings
 from store import queries
-from store.models import CaseRecord
+from store.models import CaseRecord, DepartmentRecord
 from workflows.case import CaseSnapshot
 
 
@@ -64,6 +66,14 @@ def refusal_kind(refusal_type: str) -> RefusalKind:
     return RefusalKind.CONFLICT
 
 
+# Command fields naming departments that get work (or findings) from it.
+_NEW_DEPARTMENT_FIELDS = (
+    "lead_department",
+    "co_departments",
+    "to_department",
+    "responsible_departments",
+)
+
 # How long `projected` waits for the read model: it follows the workflow within moments.
 PROJECTION_POLLS, PROJECTION_POLL_SECONDS = 30, 0.1
 
@@ -83,6 +93,7 @@ class CaseService:
         self.client = client
         self.sessions = sessions
         self.settings = settings
+        self.intake = IntakeLimiter(settings.intake_concurrency)
 
     async def report(
         self, principal: Principal, new_case: intake.NewCase, idempotency_key: str | None
@@ -91,16 +102,19 @@ class CaseService:
             raise Refused(RefusalKind.FORBIDDEN, "forbidden")
         _require_grid(principal, new_case.grid)
         try:
-            return await intake.report_case(
-                self.client,
-                self.sessions,
-                new_case=new_case,
-                reported_by=principal.actor(),
-                reported_at=datetime.now(UTC),
-                task_queue=self.settings.task_queue,
-                case_prefix=self.settings.case_prefix,
-                idempotency_key=idempotency_key,
-            )
+            with self.intake.admit():
+                return await intake.report_case(
+                    self.client,
+                    self.sessions,
+                    new_case=new_case,
+                    reported_by=principal.actor(),
+                    reported_at=datetime.now(UTC),
+                    task_queue=self.settings.task_queue,
+                    case_prefix=self.settings.case_prefix,
+                    idempotency_key=idempotency_key,
+                )
+        except Saturated as saturated:
+            raise Refused(RefusalKind.UNAVAILABLE, "intake_busy") from saturated
         except intake.UnknownReference as unknown:
             raise Refused(
                 RefusalKind.INVALID, f"unknown_{unknown.kind}", {"code": unknown.code}
@@ -184,7 +198,7 @@ class CaseService:
         if principal.role is Role.GRID_WORKER:
             _require_grid(principal, await self._case_grid(case_no))
         try:
-            return command_type(
+            command = command_type(
                 request_id=request_id(principal, idempotency_key),
                 actor=principal.actor(),
                 **fields,
@@ -195,6 +209,30 @@ class CaseService:
                 for e in invalid.errors()
             ]
             raise Refused(RefusalKind.INVALID, "validation_error", details=details) from invalid
+        self._require_departments(command)
+        return command
+
+    def _require_departments(self, command: Command) -> None:
+        """Departments the command would give work or blame to must exist: the workflow takes
+        any code it is given, and an assignment to no one would never be signed for."""
+        named: set[str] = set()
+        for name in _NEW_DEPARTMENT_FIELDS:
+            value = getattr(command, name, None)
+            if isinstance(value, str):
+                named.add(value)
+            elif isinstance(value, tuple | list):
+                named.update(v for v in value if isinstance(v, str))
+        if not named:
+            return
+        with self.sessions() as session:
+            known = set(
+                session.scalars(
+                    select(DepartmentRecord.code).where(DepartmentRecord.code.in_(named))
+                )
+            )
+        unknown = sorted(named - known)
+        if unknown:
+            raise Refused(RefusalKind.INVALID, "unknown_department", {"code": unknown[0]})
 
     async def _case_grid(self, case_no: str) -> str:
         with self.sessions() as session:

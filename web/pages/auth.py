@@ -6,6 +6,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from gridloop.admission import LoginThrottle, Throttled, client_address
 from store.models import UserRecord
 from store.reference import PASSWORDS
 from web.i18n import LANGUAGES, translations
@@ -47,6 +48,22 @@ def login(
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    gettext = translations(language_of(request)).gettext
+    # The same count as the API's token endpoint (gridloop/http.py shares one throttle).
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = client_address(request)
+    try:
+        throttle.check(username, address)
+    except Throttled as throttled:
+        context = {"error": gettext("Too many failed sign-ins; try again later."), "username": ""}
+        refused = render(
+            request,
+            "login.html",
+            context | {"next": local_path(next)},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        refused.headers["Retry-After"] = str(throttled.retry_after)
+        return refused
     with sessions_of(request)() as session:
         user = session.get(UserRecord, username)
         try:
@@ -55,9 +72,10 @@ def login(
         except (VerificationError, InvalidHashError):
             accepted = False
     if not accepted or user is None:
-        gettext = translations(language_of(request)).gettext
+        throttle.failed(username, address)
         context = {"error": gettext("Wrong username or password."), "username": username}
         return render(request, "login.html", context | {"next": local_path(next)}, status_code=401)
+    throttle.succeeded(username)
     sign_in(request, user.username)
     return RedirectResponse(local_path(next) or "/", status.HTTP_303_SEE_OTHER)
 
