@@ -1,4 +1,4 @@
-"""Process orchestration behind ``gridloop up`` and ``gridloop worker``.
+"""Process orchestration behind ``gridloop up``, ``gridloop worker`` and ``gridloop api``.
 
 ``up`` runs, in one asyncio loop: the embedded Temporal dev server (a child process, unless
 ``TEMPORAL_ADDRESS`` names an external server), the Temporal worker and the HTTP server. SIGINT
@@ -39,7 +39,7 @@ from store.reference import (
 )
 from worker import build_worker
 
-__all__ = ["run_rebuild_projection", "run_up", "run_worker"]
+__all__ = ["run_api", "run_rebuild_projection", "run_up", "run_worker"]
 
 log = get_logger(__name__)
 
@@ -117,6 +117,19 @@ class _Uvicorn(uvicorn.Server):
             self.listening.set()
 
 
+def _http_server(settings: Settings, client: Client, sessions: sessionmaker[Session]) -> _Uvicorn:
+    """The HTTP server (API and console) of ``up`` and ``api``, on the configured port."""
+    return _Uvicorn(
+        uvicorn.Config(
+            create_app(settings, client, sessions),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,  # keep gridloop.logging's configuration
+            timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    )
+
+
 async def _serve_http(server: uvicorn.Server) -> None:
     try:
         await server.serve()
@@ -189,15 +202,7 @@ async def run_up(settings: Settings) -> int:
             log.error("could not start", error=str(exc))
             return 1
 
-        http = _Uvicorn(
-            uvicorn.Config(
-                create_app(settings, temporal.client, sessions),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_config=None,  # keep gridloop.logging's configuration
-                timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
-            )
-        )
+        http = _http_server(settings, temporal.client, sessions)
         worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
         http_task = asyncio.create_task(_serve_http(http), name="http-server")
         stop_task = asyncio.create_task(stopping.wait(), name="stop-signal")
@@ -281,6 +286,51 @@ async def run_worker(settings: Settings) -> int:
             log.exception("Temporal worker failed")
             return 1
     log.info("worker stopped")
+    return 0 if stopping.is_set() else 1
+
+
+async def run_api(settings: Settings) -> int:
+    """Run only the HTTP server (API and console) against
+    ``settings.effective_temporal_address`` until SIGINT/SIGTERM; workers run elsewhere
+    (``gridloop worker``), and several API processes may share one server and read model."""
+    install_temporal_runtime(settings)
+    async with _stop_on_signals() as stopping:
+        address = settings.effective_temporal_address
+        try:
+            sessions = _read_model(settings)
+            signing_key(settings)  # production without GRIDLOOP_SECRET_KEY stops here
+            client = await _unless_stopped(connect(address, settings.temporal_namespace), stopping)
+            http = _http_server(settings, client, sessions)
+        except _Stopped:
+            return 0
+        except (RuntimeError, RPCError, CalendarError) as exc:
+            # RuntimeError: the Temporal bridge's "Failed client connect", demo credentials or
+            # no secret key in production; CalendarError: a malformed holiday table.
+            log.error("could not start the API", temporal=address, error=str(exc))
+            return 1
+
+        http_task = asyncio.create_task(_serve_http(http), name="http-server")
+        stop_task = asyncio.create_task(stopping.wait(), name="stop-signal")
+        listening = asyncio.create_task(http.listening.wait())
+        await asyncio.wait({listening, http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if http.started:
+            base = f"http://{settings.http_host}:{settings.http_port}"
+            log.info(
+                f"gridloop api is up: console {base}/ , API {base}/api/docs (Ctrl-C to stop)",
+                temporal=address,
+                namespace=settings.temporal_namespace,
+                task_queue=settings.task_queue,
+            )
+        await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        http.should_exit = True
+        try:
+            await http_task
+        except RuntimeError as exc:  # _serve_http's report of a failed start
+            log.error("HTTP server failed", error=str(exc))
+            return 1
+    log.info("api stopped")
     return 0 if stopping.is_set() else 1
 
 
