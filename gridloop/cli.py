@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("worker", help="run only the Temporal worker")
     commands.add_parser(
+        "api",
+        help="run only the HTTP server (API and console) against TEMPORAL_ADDRESS (or the "
+        "local dev server); workers run as `gridloop worker`",
+    )
+    commands.add_parser(
         "demo-case", help="drive one demo case through the whole loop (needs `gridloop up`)"
     )
     demo = commands.add_parser(
@@ -71,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="... and on or before this day (default: today)",
     )
+    bench = commands.add_parser(
+        "bench",
+        help="measure gridloop against the raw Temporal engine on a dev server of its own and "
+        "print a table (docs/performance.md)",
+    )
+    from bench.options import add_arguments as add_bench_arguments
+
+    add_bench_arguments(bench)
     api_token = commands.add_parser(
         "api-token", help="long-lived API tokens for departments' own systems"
     )
@@ -95,6 +108,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.stack import run_worker
 
     return asyncio.run(run_worker(settings))
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.stack import run_api
+
+    return asyncio.run(run_api(settings))
 
 
 def _demo_case(settings: Settings, args: argparse.Namespace) -> int:
@@ -143,6 +162,12 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_replay(settings, args))
 
 
+def _bench(settings: Settings, args: argparse.Namespace) -> int:
+    from bench.run import run_bench
+
+    return asyncio.run(run_bench(settings, args))
+
+
 def _api_token(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.tokens_cli import run_api_token
 
@@ -152,11 +177,13 @@ def _api_token(settings: Settings, args: argparse.Namespace) -> int:
 _COMMANDS = {
     "up": _up,
     "worker": _worker,
+    "api": _api,
     "demo": _demo,
     "demo-case": _demo_case,
     "rebuild-projection": _rebuild_projection,
     "verify-ledger": _verify_ledger,
     "replay": _replay,
+    "bench": _bench,
     "api-token": _api_token,
 }
 

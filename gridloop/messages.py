@@ -45,6 +45,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "事项类别“{code}”不存在。",
         "en": "There is no category {code}.",
     },
+    "unknown_department": {
+        "zh-CN": "部门“{code}”不存在。",
+        "en": "There is no department {code}.",
+    },
     "unknown_grid": {
         "zh-CN": "网格“{code}”不存在。",
         "en": "There is no grid {code}.",
@@ -52,6 +56,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "grid_not_yours": {
         "zh-CN": "网格“{grid}”不在您负责的网格内。",
         "en": "Grid {grid} is not one of yours.",
+    },
+    "intake_busy": {
+        "zh-CN": "上报繁忙，未予受理，请稍后重试（可带同一 Idempotency-Key）。",
+        "en": "Too many reports at once; nothing was recorded. Retry soon, same Idempotency-Key.",
+    },
+    "too_many_attempts": {
+        "zh-CN": "登录失败次数过多，请稍后再试。",
+        "en": "Too many failed sign-ins; try again later.",
+    },
+    "request_too_large": {
+        "zh-CN": "请求内容过大。",
+        "en": "The request body is too large.",
     },
     "idempotency_key_reused": {
         "zh-CN": "该 Idempotency-Key 已用于另一份不同的上报。",

@@ -105,6 +105,25 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
     """Lifetime of a bearer token from `POST /api/v1/auth/token`, in minutes."""
 
+    intake_concurrency: int = Field(default=32, ge=1, le=10_000)
+    """Reports being started at once; one more is refused with 503 `intake_busy` and
+    `Retry-After` (nothing stored) rather than queued, so a burst cannot exhaust the server."""
+
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest API request body accepted, in bytes; a larger one is refused with 413
+    `request_too_large` before it is read."""
+
+    login_failures_per_username: int = Field(default=5, ge=1)
+    """Failed sign-ins to one username within the window before further attempts get 429
+    `too_many_attempts` with `Retry-After` (API token endpoint and console alike)."""
+
+    login_failures_per_address: int = Field(default=30, ge=1)
+    """Failed sign-ins from one client address within the window before it gets 429; higher
+    than per username, since an office may share one address."""
+
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    """The sliding window, in seconds, the failed sign-ins are counted over."""
+
     case_prefix: str = Field(default="GL", pattern=r"^[A-Z]{1,6}$")
     """Prefix of case numbers, e.g. `GL-7Q3K9XM2FD`."""
 

@@ -1,0 +1,218 @@
+"""Part 4: the read model's queries over 10k and 1M synthetic cases (SQLite by default,
+any SQLAlchemy URL with --database-url)."""
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench.measure import Report, Stopwatch, percentile
+from store import queries
+from store.db import prepare_read_model
+from store.models import AssignmentRecord, CaseRecord, GridRecord
+from store.reference import DEMO_COUNTY, load_organisation, seed_organisation
+from store.stats import Grouping, kpis
+from web.pages.dashboard import AT_RISK_ROWS, AT_RISK_WITHIN
+
+PART = "4 read model"
+BATCH = 20_000
+SPREAD = timedelta(days=365)
+STAGES = ("intake", "handle", "feedback", "follow_up", "review", "archived")
+RATINGS = (None, "satisfied", "basically_satisfied", "dissatisfied")
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+class NotEmpty(RuntimeError):
+    """--database-url names a database that already holds cases."""
+
+
+def _synthetic(
+    start: int,
+    stop: int,
+    now: datetime,
+    grids: Sequence[tuple[str, str]],
+    departments: Sequence[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rng = random.Random(start)  # the same rows for the same sizes, run after run
+    cases: list[dict[str, Any]] = []
+    assignments: list[dict[str, Any]] = []
+    for n in range(start, stop):
+        grid, town = grids[rng.randrange(len(grids))]
+        reported_at = now - SPREAD * rng.random()
+        stage = STAGES[rng.randrange(len(STAGES))]
+        closed = stage in ("follow_up", "review", "archived")
+        department = departments[rng.randrange(len(departments))]
+        case_no = f"BENCH{n:09d}"
+        cases.append(
+            {
+                "case_no": case_no,
+                "lookup_code": None,
+                "reported_by": "gridworker",
+                "category": "public_health",
+                "urgency": "normal",
+                "grid": grid,
+                "town": town,
+                "source": "grid_patrol",
+                "description": "垃圾房蚊蝇滋生（合成数据）",
+                "address": "合成地址",
+                "reporter_name": None,
+                "reporter_phone": None,
+                "stage": stage,
+                "status": "closed" if closed else "handling",
+                "tier": "county",
+                "lead_department": department,
+                "suspended": False,
+                "overdue": rng.random() < 0.1,
+                "breached": False,
+                "reported_at": reported_at,
+                "closed_at": reported_at + timedelta(days=3) if closed else None,
+                "archived_at": reported_at + timedelta(days=4) if stage == "archived" else None,
+                "rating": RATINGS[rng.randrange(len(RATINGS))] if closed else None,
+                "rounds": 1,
+                "rehandling_rounds": 0,
+                "recurrences": 0,
+                "returns": 0,
+                "review_triggers": [],
+                "last_event_sequence": 1,
+                "updated_at": reported_at,
+            }
+        )
+        state = "completed" if closed else ("awaiting_sign", "handling")[n % 2]
+        assignments.append(
+            {
+                "assignment_id": f"{case_no}-1-{department}",
+                "case_no": case_no,
+                "round": 1,
+                "department": department,
+                "role": "lead",
+                "state": state,
+                "assigned_at": reported_at,
+                "sign_due_at": reported_at + timedelta(hours=4),
+                "due_at": reported_at + timedelta(days=5),
+                "signed_at": reported_at + timedelta(hours=1) if state != "awaiting_sign" else None,
+                "completed_at": reported_at + timedelta(days=2) if closed else None,
+                "returned_at": None,
+                "withdrawn_at": None,
+                "sign_overdue_at": None,
+                "overdue_at": None,
+                "handling_working_seconds": 3600.0 * 10 if closed else None,
+                "extension_days": 0,
+                "urge_count": 0,
+                "supervision_tier": None,
+            }
+        )
+    return cases, assignments
+
+
+def _fill(
+    engine: Engine,
+    have: int,
+    want: int,
+    now: datetime,
+    grids: Sequence[tuple[str, str]],
+    departments: Sequence[str],
+) -> None:
+    for start in range(have, want, BATCH):
+        cases, assignments = _synthetic(start, min(start + BATCH, want), now, grids, departments)
+        # Core executemany: the driver's batch insert, no ORM unit of work per row.
+        with engine.begin() as connection:
+            connection.execute(insert(CaseRecord), cases)
+            connection.execute(insert(AssignmentRecord), assignments)
+
+
+def _queries(now: datetime, town: str) -> dict[str, Callable[[Session], object]]:
+    today = datetime.combine(now.astimezone(ZONE).date(), datetime.min.time(), ZONE)
+    month = today.replace(day=1)
+    everything = queries.Visibility(everything=True)
+
+    def dashboard(session: Session) -> object:
+        # What web/pages/dashboard.py reads for one page view.
+        return (
+            queries.stage_counts(session),
+            queries.count_reported(session, today, today + timedelta(days=1)),
+            queries.count_reported(session, today - timedelta(days=1), today),
+            kpis(session, month, now, Grouping.NONE),
+            queries.open_work(session, due_before=now + AT_RISK_WITHIN, limit=AT_RISK_ROWS),
+        )
+
+    return {
+        "case list (newest 50)": lambda s: queries.list_cases(
+            s, everything, queries.CaseFilters(), limit=50
+        ),
+        "filtered list (town+stage+overdue)": lambda s: queries.list_cases(
+            s,
+            everything,
+            queries.CaseFilters(town=town, stage="handle", overdue=True),
+            limit=50,
+        ),
+        "dashboard": dashboard,
+        "KPIs by department, 6 months": lambda s: kpis(
+            s, month - timedelta(days=182), now, Grouping.DEPARTMENT
+        ),
+    }
+
+
+def run_read_model(
+    report: Report, url: str, sizes: Sequence[int], repeats: int, *, scratch: bool
+) -> None:
+    """`scratch`: the database is the bench's own and is thrown away, so skip the clean-up."""
+    sessions: sessionmaker[Session] = prepare_read_model(url)
+    engine: Engine = sessions.kw["bind"]
+    with sessions.begin() as session:
+        if session.scalar(select(func.count()).select_from(CaseRecord)):
+            raise NotEmpty(f"{engine.url!r} already holds cases: give the bench an empty database")
+        seed_organisation(session, load_organisation(DEMO_COUNTY))
+        grids = [(g.code, g.town_code) for g in session.scalars(select(GridRecord))]
+    departments = (
+        "health",
+        "market_supervision",
+        "comprehensive_enforcement",
+        "public_security",
+        "transport",
+        "housing_construction",
+    )
+    now = datetime.now(UTC)
+    town = grids[0][1]
+    p50s: dict[str, list[float]] = {}
+    try:
+        have = 0
+        for size in sorted(sizes):
+            clock = Stopwatch()
+            _fill(engine, have, size, now, grids, departments)
+            have = size
+            # Fresh statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE would keep them.
+            with engine.begin() as connection:
+                connection.exec_driver_sql("ANALYZE")
+            report.add(PART, f"load to {size:,} cases (+ assignments)", clock.seconds(), "s")
+            for name, query in _queries(now, town).items():
+                samples = []
+                with sessions() as session:
+                    query(session)  # warm the caches once, as a running server has them
+                    for _ in range(repeats):
+                        started = time.perf_counter()
+                        query(session)
+                        samples.append(1000 * (time.perf_counter() - started))
+                p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
+                p50s.setdefault(name, []).append(p50)
+                report.add(PART, f"{name} @{size:,}", p50, "ms p50", f"p95 {p95:.1f} ms")
+        if len(sizes) > 1:
+            for name, medians in p50s.items():
+                report.add(
+                    PART,
+                    f"{name}: p50 {max(sizes):,} / {min(sizes):,}",
+                    medians[-1] / medians[0],
+                    "x",
+                    "target ≤ 2.0",
+                )
+    finally:
+        if not scratch:
+            # Leave an external database as we found it (it held no cases).
+            with engine.begin() as connection:
+                connection.execute(delete(AssignmentRecord))
+                connection.execute(delete(CaseRecord))
+        engine.dispose()
