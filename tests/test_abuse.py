@@ -67,26 +67,27 @@ async def small_intake(
     dev_env: WorkflowEnvironment,
     task_queue: str,
     calendar: WorkingCalendar,
-    demo_county: sessionmaker[Session],
+    fresh_county: sessionmaker[Session],
     tmp_path: Path,
     history_log: HistoryLog,
 ) -> AsyncIterator[ApiDriver]:
-    """The API as the `api` fixture serves it, but admitting only a few reports at once."""
+    """The API as the `api` fixture serves it, but admitting only a few reports at once, on a
+    county of its own: a thousand open cases would crowd other tests' pages."""
     settings = Settings(
         task_queue=task_queue,
         data_dir=tmp_path,
         secret_key=TEST_SECRET_KEY,
         intake_concurrency=BURST_INTAKE_CONCURRENCY,
     )
-    app = create_app(settings, dev_env.client, demo_county)
+    app = create_app(settings, dev_env.client, fresh_county)
     transport = httpx.ASGITransport(app=app)
     async with (
-        make_worker(dev_env.client, task_queue, calendar, demo_county),
+        make_worker(dev_env.client, task_queue, calendar, fresh_county),
         httpx.AsyncClient(
             transport=transport, base_url="http://gridloop.test", timeout=120
         ) as http,
     ):
-        yield ApiDriver(http, demo_county, dev_env, history_log, app)
+        yield ApiDriver(http, fresh_county, dev_env, history_log, app)
 
 
 async def _exists(env: WorkflowEnvironment, case_no: str) -> bool:
