@@ -1,7 +1,6 @@
 """Temporal's record of a case, for auditors and coordinators: its runs, each run's raw event
 history, the case's state as of any moment, and whether the current code replays it."""
 
-import json
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from pydantic import AwareDatetime
 from api.auth import CurrentPrincipal
 from api.cases import CaseNo
 from api.deps import SettingsDep, TemporalDep
-from api.errors import ApiError, error_responses
+from api.errors import error_responses
 from api.views import CaseDetail, CaseEventView, View
 from domain.model import Role
 from gridloop import auditing
@@ -91,14 +90,9 @@ async def case_history(
 async def raw_history(
     case_no: CaseNo, run_id: RunId, principal: CurrentPrincipal, client: TemporalDep
 ) -> Response:
-    runs = await auditing.case_runs(client, principal, case_no)
-    run = next((run for run in runs if run.run_id == run_id), None)
-    if run is None:
-        raise ApiError(404, "not_found")
-    body = json.dumps(run.history.to_json_dict(), ensure_ascii=False, indent=2)
-    filename = f"{case_no}.run{run.number}.json"
+    filename, text = await auditing.run_download(client, principal, case_no, run_id)
     return Response(
-        body,
+        text,
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

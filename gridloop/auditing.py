@@ -3,6 +3,7 @@ and the console. Auditors and coordinators see every case's history; nobody else
 raw history carries the reporter's contact details."""
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +28,19 @@ async def case_runs(client: Client, principal: Principal, case_no: str) -> list[
     require_auditing(principal)
     async with _history_errors(case_no):
         return await history.case_runs(client, case_no)
+
+
+async def run_download(
+    client: Client, principal: Principal, case_no: str, run_id: str
+) -> tuple[str, str]:
+    """One run's raw history as a JSON file in the `temporal workflow show --output json`
+    format: its file name and its text."""
+    runs = await case_runs(client, principal, case_no)
+    run = next((run for run in runs if run.run_id == run_id), None)
+    if run is None:
+        raise Refused(RefusalKind.NOT_FOUND, "not_found")
+    text = json.dumps(run.history.to_json_dict(), ensure_ascii=False, indent=2)
+    return f"{case_no}.run{run.number}.json", text
 
 
 async def state_as_of(

@@ -3,7 +3,6 @@ runs with their raw histories to download, the case page as it stood at any past
 replay check of the current workflow code against it, and the check of its events' hash chain in
 the read model."""
 
-import json
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -59,14 +58,12 @@ async def history_page(
 
 @router.get("/cases/{case_no}/history/{run_id}.json")
 async def download_run(request: Request, me: SignedIn, case_no: CaseNo, run_id: RunId) -> Response:
-    runs = await auditing.case_runs(request.app.state.service.client, me, case_no)
-    run = next((run for run in runs if run.run_id == run_id), None)
-    if run is None:
-        raise Refused(RefusalKind.NOT_FOUND, "not_found")
+    client = request.app.state.service.client
+    filename, text = await auditing.run_download(client, me, case_no, run_id)
     return Response(
-        json.dumps(run.history.to_json_dict(), ensure_ascii=False, indent=2),
+        text,
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{case_no}.run{run.number}.json"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
