@@ -18,29 +18,10 @@ from api.deps import ServiceDep
 from api.errors import error_responses
 from domain.messages import (
     ActionAccepted,
-    AddProgressNote,
     Command,
-    CompleteWork,
-    ConveneConsultation,
-    DecideExtension,
-    Dispatch,
-    Escalate,
-    RateFeedback,
-    ReassignWork,
-    RecordConsultationDecision,
-    RecordFollowUp,
-    RecordReviewFindings,
-    RequestExtension,
-    ResolveOnSite,
-    ResumeCase,
-    ReturnWork,
-    SignForWork,
-    SubmitFinalReply,
-    SuspendCase,
     Urge,
-    VerifyOnSite,
-    WithdrawWork,
 )
+from gridloop.cases import ACTION_COMMANDS
 from gridloop.intake import plain_text
 
 router = APIRouter(prefix="/v1/cases", tags=["case actions"])
@@ -51,21 +32,22 @@ ACTION_RESPONSES = error_responses(401, 403, 404, 409, 422, 503)
 @dataclass(frozen=True)
 class Action:
     path: str
-    command: type[Command]
     summary: str
     example: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def command(self) -> type[Command]:
+        return ACTION_COMMANDS[self.path]
 
 
 ACTIONS = (
     Action(
         "resolve-on-site",
-        ResolveOnSite,
         "Resolve on the spot (就地解决): a grid worker settled a small matter",
         {"result": "网格员现场劝导，店主已收回货物", "evidence_urls": ["https://e.example/1.jpg"]},
     ),
     Action(
         "dispatch",
-        Dispatch,
         "Dispatch (派单) to a lead department and co-handlers; also re-routes after a return",
         {
             "lead_department": "comprehensive_enforcement",
@@ -75,13 +57,11 @@ ACTIONS = (
     ),
     Action(
         "consultation",
-        ConveneConsultation,
         "Convene a consultation (会商)",
         {"participants": ["housing_construction", "market_supervision"], "agenda": "联合整治"},
     ),
     Action(
         "consultation/decision",
-        RecordConsultationDecision,
         "Record the consultation's decision: lead, co-handlers, deadlines, minutes",
         {
             "lead_department": "housing_construction",
@@ -91,18 +71,16 @@ ACTIONS = (
             "minutes": "住建牵头拆除，市场监管配合取缔占道",
         },
     ),
-    Action("escalate", Escalate, "Escalate one tier (grid → town → county)", {"reason": "跨部门"}),
-    Action("sign", SignForWork, "Sign for the work (签收)"),
+    Action("escalate", "Escalate one tier (grid → town → county)", {"reason": "跨部门"}),
+    Action("sign", "Sign for the work (签收)"),
     Action(
         "complete",
-        CompleteWork,
         "Report the work done, with result and evidence",
         {"result": "已清理占道物品并约谈店主", "evidence_urls": ["https://e.example/after.jpg"]},
     ),
-    Action("return", ReturnWork, "Return mis-dispatched work (退单)", {"reason": "非本部门职责"}),
+    Action("return", "Return mis-dispatched work (退单)", {"reason": "非本部门职责"}),
     Action(
         "reassign",
-        ReassignWork,
         "Reassign a department's open work (改派)",
         {
             "department": "housing_construction",
@@ -112,59 +90,48 @@ ACTIONS = (
     ),
     Action(
         "withdraw",
-        WithdrawWork,
         "Withdraw a co-handler's open work (撤回)",
         {"department": "market_supervision", "reason": "无需配合"},
     ),
     Action(
         "notes",
-        AddProgressNote,
         "Add a progress note to a department's work",
         {"note": "已联系店主，约定明日整改"},
     ),
     Action(
         "extension",
-        RequestExtension,
         "Request an extension (延期) of the handling deadline",
         {"extra_days": 2, "reason": "需等待检测报告"},
     ),
     Action(
         "extension/decision",
-        DecideExtension,
         "Approve or reject a department's extension request",
         {"department": "market_supervision", "approve": True, "comment": "同意延期两个工作日"},
     ),
-    Action(
-        "suspend", SuspendCase, "Suspend the case (挂账): SLA clocks pause", {"reason": "待鉴定"}
-    ),
-    Action("resume", ResumeCase, "Resume a suspended case", {"comment": "鉴定结果已出"}),
+    Action("suspend", "Suspend the case (挂账): SLA clocks pause", {"reason": "待鉴定"}),
+    Action("resume", "Resume a suspended case", {"comment": "鉴定结果已出"}),
     Action(
         "final-reply",
-        SubmitFinalReply,
         "The lead department's final reply after joint handling",
         {"reply": "经市场监管、综合执法联合处置，占道货物已清理。"},
     ),
     Action(
         "verification",
-        VerifyOnSite,
         "On-site verification (核查) by the grid worker",
         {"passed": True, "notes": "现场已恢复通行"},
     ),
     Action(
         "feedback",
-        RateFeedback,
         "Record the reporter's rating from a callback (回访)",
         {"rating": "satisfied", "channel": "callback", "comment": "电话回访，群众满意"},
     ),
     Action(
         "follow-up",
-        RecordFollowUp,
         "Record a follow-up re-check (长效跟踪)",
         {"outcome": "still_resolved", "notes": "复查未反弹"},
     ),
     Action(
         "review",
-        RecordReviewFindings,
         "Record post-hoc review findings (事后倒查)",
         {
             "root_cause": "签收不及时",

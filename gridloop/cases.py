@@ -58,6 +58,32 @@ UPDATE_FOR_COMMAND: dict[type[Command], Any] = {
     RecordReviewFindings: CaseWorkflow.record_review_findings,
 }
 
+ACTION_COMMANDS: dict[str, type[Command]] = {
+    "resolve-on-site": ResolveOnSite,
+    "dispatch": Dispatch,
+    "consultation": ConveneConsultation,
+    "consultation/decision": RecordConsultationDecision,
+    "escalate": Escalate,
+    "sign": SignForWork,
+    "complete": CompleteWork,
+    "return": ReturnWork,
+    "reassign": ReassignWork,
+    "withdraw": WithdrawWork,
+    "notes": AddProgressNote,
+    "extension": RequestExtension,
+    "extension/decision": DecideExtension,
+    "suspend": SuspendCase,
+    "resume": ResumeCase,
+    "final-reply": SubmitFinalReply,
+    "verification": VerifyOnSite,
+    "feedback": RateFeedback,
+    "follow-up": RecordFollowUp,
+    "review": RecordReviewFindings,
+    "urge": Urge,
+}
+"""Each action by the name the API and the console address it by:
+`POST /api/v1/cases/{case_no}/<name>` and `/cases/{case_no}/do/<name>`."""
+
 
 async def start_case(
     client: Client, case: CaseInput, task_queue: str, memo: dict[str, Any] | None = None

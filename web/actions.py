@@ -29,18 +29,16 @@ from domain.messages import (
     RecordReviewFindings,
     RequestExtension,
     ResolveOnSite,
-    ResumeCase,
     ReturnWork,
-    SignForWork,
     SubmitFinalReply,
     SuspendCase,
-    Urge,
     VerifyOnSite,
     WithdrawWork,
 )
 from domain.model import FollowUpOutcome, Rating, ReviewOutcome, Role
 from domain.state import CaseState
 from gridloop.access import Principal
+from gridloop.cases import ACTION_COMMANDS
 from web.i18n import N_
 
 SAMPLE_TEXT = "…"
@@ -60,28 +58,31 @@ class Action:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
+TITLES: dict[str, str] = {
+    "sign": N_("Sign for the work"),
+    "complete": N_("Report the work done"),
+    "final-reply": N_("Write the final reply"),
+    "extension": N_("Ask for more time"),
+    "return": N_("Return the work"),
+    "dispatch": N_("Dispatch"),
+    "consultation": N_("Convene a consultation"),
+    "consultation/decision": N_("Record the decision"),
+    "extension/decision": N_("Decide on an extension"),
+    "urge": N_("Urge a department"),
+    "reassign": N_("Reassign work"),
+    "withdraw": N_("Withdraw a co-handler's work"),
+    "escalate": N_("Escalate a tier"),
+    "suspend": N_("Suspend the case"),
+    "resume": N_("Resume the case"),
+    "resolve-on-site": N_("Resolve on the spot"),
+    "verification": N_("Verify on site"),
+    "follow-up": N_("Record the follow-up re-check"),
+    "feedback": N_("Record the reporter's rating (callback)"),
+    "notes": N_("Add a progress note"),
+    "review": N_("Record the review findings"),
+}
 ACTIONS: dict[str, tuple[type[Command], str]] = {
-    "sign": (SignForWork, N_("Sign for the work")),
-    "complete": (CompleteWork, N_("Report the work done")),
-    "final-reply": (SubmitFinalReply, N_("Write the final reply")),
-    "extension": (RequestExtension, N_("Ask for more time")),
-    "return": (ReturnWork, N_("Return the work")),
-    "dispatch": (Dispatch, N_("Dispatch")),
-    "consultation": (ConveneConsultation, N_("Convene a consultation")),
-    "consultation/decision": (RecordConsultationDecision, N_("Record the decision")),
-    "extension/decision": (DecideExtension, N_("Decide on an extension")),
-    "urge": (Urge, N_("Urge a department")),
-    "reassign": (ReassignWork, N_("Reassign work")),
-    "withdraw": (WithdrawWork, N_("Withdraw a co-handler's work")),
-    "escalate": (Escalate, N_("Escalate a tier")),
-    "suspend": (SuspendCase, N_("Suspend the case")),
-    "resume": (ResumeCase, N_("Resume the case")),
-    "resolve-on-site": (ResolveOnSite, N_("Resolve on the spot")),
-    "verification": (VerifyOnSite, N_("Verify on site")),
-    "follow-up": (RecordFollowUp, N_("Record the follow-up re-check")),
-    "feedback": (RateFeedback, N_("Record the reporter's rating (callback)")),
-    "notes": (AddProgressNote, N_("Add a progress note")),
-    "review": (RecordReviewFindings, N_("Record the review findings")),
+    name: (ACTION_COMMANDS[name], title) for name, title in TITLES.items()
 }
 
 
