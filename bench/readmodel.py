@@ -17,7 +17,9 @@ from store.db import prepare_read_model
 from store.models import AssignmentRecord, CaseRecord, GridRecord
 from store.reference import DEMO_COUNTY, load_organisation, seed_organisation
 from store.stats import Grouping, kpis
-from web.pages.dashboard import AT_RISK_ROWS, AT_RISK_WITHIN
+from store.tallies import recount
+from web.pages.dashboard import AT_RISK_ROWS, AT_RISK_WITHIN, day_period
+from web.pages.stats import period, shift
 
 PART = "4 read model"
 BATCH = 20_000
@@ -83,6 +85,7 @@ def _synthetic(
             }
         )
         state = "completed" if closed else ("awaiting_sign", "handling")[n % 2]
+        sign_due_at, due_at = reported_at + timedelta(hours=4), reported_at + timedelta(days=5)
         assignments.append(
             {
                 "assignment_id": f"{case_no}-1-{department}",
@@ -92,8 +95,8 @@ def _synthetic(
                 "role": "lead",
                 "state": state,
                 "assigned_at": reported_at,
-                "sign_due_at": reported_at + timedelta(hours=4),
-                "due_at": reported_at + timedelta(days=5),
+                "sign_due_at": sign_due_at,
+                "due_at": due_at,
                 "signed_at": reported_at + timedelta(hours=1) if state != "awaiting_sign" else None,
                 "completed_at": reported_at + timedelta(days=2) if closed else None,
                 "returned_at": None,
@@ -101,6 +104,7 @@ def _synthetic(
                 "sign_overdue_at": None,
                 "overdue_at": None,
                 "handling_working_seconds": 3600.0 * 10 if closed else None,
+                "running_deadline": {"awaiting_sign": sign_due_at, "handling": due_at}.get(state),
                 "extension_days": 0,
                 "urge_count": 0,
                 "supervision_tier": None,
@@ -123,20 +127,25 @@ def _fill(
         with engine.begin() as connection:
             connection.execute(insert(CaseRecord), cases)
             connection.execute(insert(AssignmentRecord), assignments)
+    # The tallies the projection would have kept, row by row, had the cases come through it.
+    with Session(engine) as session, session.begin():
+        recount(session, ZONE)
 
 
 def _queries(now: datetime, town: str) -> dict[str, Callable[[Session], object]]:
-    today = datetime.combine(now.astimezone(ZONE).date(), datetime.min.time(), ZONE)
-    month = today.replace(day=1)
+    today = now.astimezone(ZONE).date()
     everything = queries.Visibility(everything=True)
+    first = today.replace(day=1)
+    month = period(first, ZONE)
+    half_year = (period(shift(first, -5), ZONE)[0], month[1])
 
     def dashboard(session: Session) -> object:
         # What web/pages/dashboard.py reads for one page view.
         return (
             queries.stage_counts(session),
-            queries.count_reported(session, today, today + timedelta(days=1)),
-            queries.count_reported(session, today - timedelta(days=1), today),
-            kpis(session, month, now, Grouping.NONE),
+            queries.count_reported(session, *day_period(today, ZONE)),
+            queries.count_reported(session, *day_period(today - timedelta(days=1), ZONE)),
+            kpis(session, *month, Grouping.NONE),
             queries.open_work(session, due_before=now + AT_RISK_WITHIN, limit=AT_RISK_ROWS),
         )
 
@@ -151,9 +160,8 @@ def _queries(now: datetime, town: str) -> dict[str, Callable[[Session], object]]
             limit=50,
         ),
         "dashboard": dashboard,
-        "KPIs by department, 6 months": lambda s: kpis(
-            s, month - timedelta(days=182), now, Grouping.DEPARTMENT
-        ),
+        # As /stats asks for them: whole months in the county's time zone.
+        "KPIs by department, 6 months": lambda s: kpis(s, *half_year, Grouping.DEPARTMENT),
     }
 
 

@@ -224,6 +224,10 @@ class WorkingCalendar:
         # An operator's year replaces the package's year wholesale, never merges with it.
         self._schedules = {**BUILTIN_SCHEDULES, **(operator_table or {})}
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
     @classmethod
     def from_settings(
         cls, working_hours: str, timezone: str, holiday_table: Path | None

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from domain.calendar import WorkingCalendar
 from domain.projection import project
 from gridloop import cases
+from store import tallies
 from store.models import AssignmentRecord, CaseEventRecord, CaseRecord, ReviewRecord
 from store.projection import write_projection
 
@@ -35,13 +36,17 @@ async def rebuild_projection(
     for case_no in case_numbers:
         snapshot = await cases.read_case(cases.case_handle(client, case_no))
         with sessions.begin() as session:
-            _forget_case(session, case_no)
+            _forget_case(session, case_no, calendar)
             write_projection(session, project(snapshot.case), calendar, review_working_days)
+    with sessions.begin() as session:
+        # Tallies damaged with the rows, or counted in another time zone, come out exact.
+        tallies.recount(session, calendar.zone)
     return len(case_numbers)
 
 
-def _forget_case(session: Session, case_no: str) -> None:
+def _forget_case(session: Session, case_no: str, calendar: WorkingCalendar) -> None:
     """Drop the case's rows first, so rows that no longer match its state do not linger."""
+    tallies.forget(session, case_no, calendar.zone)
     for record in (CaseEventRecord, AssignmentRecord, ReviewRecord):
         session.execute(delete(record).where(record.case_no == case_no))
     session.execute(delete(CaseRecord).where(CaseRecord.case_no == case_no))

@@ -1,10 +1,21 @@
 """Read-model tables (SQLAlchemy 2.0). Rows are projections of Temporal state, never the truth:
 `gridloop rebuild-projection` can recreate every case's rows from Temporal."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -83,6 +94,8 @@ class CaseRecord(Base):
     __table_args__ = (
         Index(None, "stage", "reported_at"),
         Index(None, "town", "reported_at"),
+        # The command centre's triage list: one town's overdue cases in a stage, newest first.
+        Index(None, "town", "stage", "overdue", "reported_at"),
         Index(None, "grid", "reported_at"),
         Index(None, "category", "reported_at"),
         Index(None, "lead_department", "reported_at"),
@@ -111,6 +124,9 @@ class AssignmentRecord(Base):
     overdue_at: Mapped[datetime | None]
     handling_working_seconds: Mapped[float | None]
     """Working time from assignment to completion, computed with the calendar when written."""
+    running_deadline: Mapped[datetime | None]
+    """The deadline that runs now: sign-for while awaiting sign, handling while handling, none
+    once the assignment is settled. Indexed, so work at risk is found without a scan."""
     extension_days: Mapped[int]
     urge_count: Mapped[int]
     supervision_tier: Mapped[str | None] = mapped_column(String(16))
@@ -118,6 +134,8 @@ class AssignmentRecord(Base):
     __table_args__ = (
         Index(None, "case_no"),
         Index(None, "department", "state", "due_at"),
+        Index(None, "running_deadline"),
+        Index(None, "department", "running_deadline"),
     )
 
 
@@ -143,6 +161,54 @@ class CaseEventRecord(Base):
     __table_args__ = (Index(None, "type", "at"),)
 
 
+class DailyTally(Base):
+    """The KPI counts of one local day in one cut (store.tallies keeps them in step with the
+    rows): cases by the day they were reported, assignments by the day they were made."""
+
+    __tablename__ = "daily_tallies"
+
+    # Keyed by cut, then day: a period's rows of one cut are one range of the key.
+    grouping: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    key: Mapped[str] = mapped_column(CODE, primary_key=True)
+    """The group's code; '' for the whole county."""
+    reported: Mapped[int] = mapped_column(default=0)
+    closed: Mapped[int] = mapped_column(default=0)
+    closed_on_time: Mapped[int] = mapped_column(default=0)
+    rated: Mapped[int] = mapped_column(default=0)
+    satisfied: Mapped[int] = mapped_column(default=0)
+    rehandled: Mapped[int] = mapped_column(default=0)
+    recurred: Mapped[int] = mapped_column(default=0)
+    assignments: Mapped[int] = mapped_column(default=0)
+    sign_settled: Mapped[int] = mapped_column(default=0)
+    signed_on_time: Mapped[int] = mapped_column(default=0)
+    returned: Mapped[int] = mapped_column(default=0)
+    completed: Mapped[int] = mapped_column(default=0)
+    completed_on_time: Mapped[int] = mapped_column(default=0)
+    handled: Mapped[int] = mapped_column(default=0)
+    """Completed assignments with a computed working time: the average's denominator."""
+    handling_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StageTally(Base):
+    """How many cases are in each stage now."""
+
+    __tablename__ = "stage_tallies"
+
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cases: Mapped[int]
+
+
+class ReadModelSetting(Base):
+    """Facts about how the read model was written, e.g. the time zone whose days the tallies
+    count in."""
+
+    __tablename__ = "read_model_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
 class ReviewRecord(Base):
     __tablename__ = "reviews"
 
@@ -162,9 +228,6 @@ class ReviewRecord(Base):
     notes: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index(None, "recorded_at", "due_at"),)
-
-
-# ---- reference data: the organisation, departments, categories and people -------------------
 
 
 class TownRecord(Base):

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from domain.calendar import CalendarDataMissing, WorkingCalendar
 from domain.messages import CaseEvent
+from domain.model import AssignmentState
 from domain.projection import AssignmentRow, CaseProjection, ReviewRow
+from store import tallies
 from store.ledger import GENESIS_HASH, record_hash
 from store.models import AssignmentRecord, CaseEventRecord, CaseRecord, ReviewRecord
 
@@ -39,7 +41,8 @@ def write_projection(
     review_working_days: int,
 ) -> None:
     """`calendar` turns completed assignments into working hours for the KPIs, and a review's
-    opening into its deadline, `review_working_days` later (Settings.review_working_days).
+    opening into its deadline, `review_working_days` later (Settings.review_working_days); the
+    tallies count in its time zone's days.
 
     Raises PreviousEventMissing if the first new event's predecessor is not stored.
     """
@@ -47,12 +50,14 @@ def write_projection(
     current = session.get(CaseRecord, case_no)
     if current is not None and current.last_event_sequence > projection.case.last_event_sequence:
         return  # a late retry of an older projection: the rows are already newer
+    before = tallies.contribution_of(session, case_no, calendar.zone)
     session.merge(CaseRecord(**projection.case.model_dump()))
     for assignment in projection.assignments:
         session.merge(
             AssignmentRecord(
                 **assignment.model_dump(),
                 handling_working_seconds=_handling_seconds(assignment, calendar),
+                running_deadline=_running_deadline(assignment),
             )
         )
     if projection.review is not None:
@@ -63,6 +68,7 @@ def write_projection(
             )
         )
     session.flush()
+    tallies.record_change(session, case_no, before)
     _append_events(session, case_no, projection.events)
 
 
@@ -104,6 +110,16 @@ def _append_events(session: Session, case_no: str, events: tuple[CaseEvent, ...]
             record.prev_hash, record.hash = prev_hash, record_hash(prev_hash, record)
         hashes[event.sequence] = record.hash
         session.add(record)
+
+
+def _running_deadline(assignment: AssignmentRow) -> datetime | None:
+    match assignment.state:
+        case AssignmentState.AWAITING_SIGN:
+            return assignment.sign_due_at
+        case AssignmentState.HANDLING:
+            return assignment.due_at
+        case _:
+            return None
 
 
 def _review_due(review: ReviewRow, calendar: WorkingCalendar, days: int) -> datetime | None:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     ColumnElement,
     and_,
-    case,
     exists,
     false,
     func,
@@ -23,12 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from domain.model import AssignmentState
 from store.models import (
     AssignmentRecord,
     CaseEventRecord,
     CaseRecord,
     CommunityRecord,
     GridRecord,
+    StageTally,
 )
 
 
@@ -191,8 +192,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def stage_counts(session: Session) -> dict[str, int]:
-    """How many cases are in each stage now."""
-    rows = session.execute(select(CaseRecord.stage, func.count()).group_by(CaseRecord.stage))
+    """How many cases are in each stage now (from the tallies: no scan of the cases)."""
+    rows = session.execute(select(StageTally.stage, StageTally.cases))
     return {stage: count for stage, count in rows}
 
 
@@ -231,41 +232,39 @@ def open_work(
     limit: int = 200,
 ) -> list[OpenWork]:
     """Open assignments, the most urgent deadline first."""
-    awaiting_sign = AssignmentRecord.state == "awaiting_sign"
-    deadline = case((awaiting_sign, AssignmentRecord.sign_due_at), else_=AssignmentRecord.due_at)
-    overdue = case(
-        (awaiting_sign, AssignmentRecord.sign_overdue_at.is_not(None)),
-        else_=AssignmentRecord.overdue_at.is_not(None),
-    )
     query = (
-        select(AssignmentRecord, CaseRecord, deadline.label("deadline"), overdue.label("overdue"))
+        select(AssignmentRecord, CaseRecord)
         .join(CaseRecord, CaseRecord.case_no == AssignmentRecord.case_no)
-        .where(AssignmentRecord.state.in_(("awaiting_sign", "handling")))
-        .order_by(deadline, AssignmentRecord.assignment_id)
+        .where(AssignmentRecord.running_deadline.is_not(None))
+        .order_by(AssignmentRecord.running_deadline, AssignmentRecord.assignment_id)
         .limit(limit)
     )
     if department is not None:
         query = query.where(AssignmentRecord.department == department)
     if due_before is not None:
-        query = query.where(deadline < due_before)
-    return [
-        OpenWork(
-            assignment_id=assignment.assignment_id,
-            case_no=assignment.case_no,
-            department=assignment.department,
-            role=assignment.role,
-            state=assignment.state,
-            deadline=when,
-            overdue=bool(late),
-            category=row.category,
-            grid=row.grid,
-            urgency=row.urgency,
-            description=row.description,
-            extension_days=assignment.extension_days,
-            urge_count=assignment.urge_count,
-        )
-        for assignment, row, when, late in session.execute(query)
-    ]
+        query = query.where(AssignmentRecord.running_deadline < due_before)
+    return [_open_work(assignment, row) for assignment, row in session.execute(query)]
+
+
+def _open_work(assignment: AssignmentRecord, case: CaseRecord) -> OpenWork:
+    awaiting_sign = assignment.state == AssignmentState.AWAITING_SIGN.value
+    late = assignment.sign_overdue_at if awaiting_sign else assignment.overdue_at
+    assert assignment.running_deadline is not None  # selected for it
+    return OpenWork(
+        assignment_id=assignment.assignment_id,
+        case_no=assignment.case_no,
+        department=assignment.department,
+        role=assignment.role,
+        state=assignment.state,
+        deadline=assignment.running_deadline,
+        overdue=late is not None,
+        category=case.category,
+        grid=case.grid,
+        urgency=case.urgency,
+        description=case.description,
+        extension_days=assignment.extension_days,
+        urge_count=assignment.urge_count,
+    )
 
 
 # ---- the work lists of the console's role pages ------------------------------------------------

@@ -1,57 +1,43 @@
 """Governance KPIs (办结率, 按时办结率, 满意率, 重办率, 及时签收率, 退单率…) over the read model,
 for any half-open period and one cut (department, town, grid, category, grid worker).
 
-Two populations, counted in SQL and merged here by key:
+Two populations, counted by the rules of store.tallies and merged here by key:
 
 - cases reported in the period (closure, satisfaction, re-handling, recurrence);
 - assignments made in the period, withdrawn ones left out (sign-for, returns, completion,
   handling time).
 
-The definitions are written out for operators and auditors in docs/kpis.md.
+Whole days come from the daily tallies, so a year's KPIs cost the same for ten thousand cases
+as for a million. The definitions are written out for operators and auditors in docs/kpis.md.
 """
 
-from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, computed_field
-from sqlalchemy import ColumnElement, Executable, and_, case, func, not_, or_, select
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from domain.model import AssignmentState, Rating
-from store.models import AssignmentRecord, CaseRecord
+from domain.model import AssignmentState
+from store.models import AssignmentRecord, CaseRecord, DailyTally
+from store.tallies import (
+    ASSIGNMENT_COLUMNS,
+    ASSIGNMENT_COUNTS,
+    CASE_COLUMNS,
+    CASE_COUNTS,
+    COUNTS,
+    Grouping,
+    assignment_counts,
+    assignment_keys,
+    case_counts,
+    case_keys,
+    tally_zone,
+)
+
+__all__ = ["Grouping", "KpiRow", "kpis"]
 
 _SECONDS_PER_HOUR = 3600
-_SATISFIED = (Rating.SATISFIED.value, Rating.BASICALLY_SATISFIED.value)
-
-_CASE_COUNTS = (
-    "reported",
-    "closed",
-    "closed_on_time",
-    "rated",
-    "satisfied",
-    "rehandled",
-    "recurred",
-)
-_ASSIGNMENT_COUNTS = (
-    "assignments",
-    "sign_settled",
-    "signed_on_time",
-    "returned",
-    "completed",
-    "completed_on_time",
-)
-
-
-class Grouping(StrEnum):
-    """The cut: one row for everything, or one row per value of an attribute."""
-
-    NONE = "none"
-    DEPARTMENT = "department"  # cases by lead department, assignments by their department
-    TOWN = "town"
-    GRID = "grid"
-    CATEGORY = "category"
-    GRID_WORKER = "grid_worker"  # the case's reporter (cases.reported_by)
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -136,7 +122,11 @@ class KpiRow(BaseModel):
 
 def kpis(session: Session, start: datetime, end: datetime, group_by: Grouping) -> list[KpiRow]:
     """The KPIs of [start, end) cut by `group_by`: one row per key present in either
-    population, sorted by key; exactly one row (key None) for Grouping.NONE."""
+    population, sorted by key; exactly one row (key None) for Grouping.NONE.
+
+    Whole days of the period are read from the daily tallies; the partial days at its edges
+    (a period that does not start or end at midnight in the tallies' time zone) are counted
+    from the rows, by the same rules."""
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware")
     if end.tzinfo is None or end.utcoffset() is None:
@@ -144,118 +134,96 @@ def kpis(session: Session, start: datetime, end: datetime, group_by: Grouping) -
     if end <= start:
         raise ValueError("the period is empty: end must be after start")
 
-    case_counts = _fetch(session, _case_query(start, end, group_by), _CASE_COUNTS)
-    assignment_counts = _fetch(
-        session, _assignment_query(start, end, group_by), (*_ASSIGNMENT_COUNTS, "avg_seconds")
-    )
-    keys: set[str | None] = set(case_counts) | set(assignment_counts)
+    totals: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    zone = tally_zone(session)
+    whole = None if zone is None else _whole_days(start, end, zone)
+    if zone is None or whole is None:
+        _count_rows(session, totals, group_by, start, end)
+    else:
+        first, after = whole
+        _add_tallies(session, totals, group_by, first, after)
+        for edge_start, edge_end in (
+            (start, _midnight(first, zone)),
+            (_midnight(after, zone), end),
+        ):
+            if edge_start < edge_end:
+                _count_rows(session, totals, group_by, edge_start, edge_end)
     if group_by is Grouping.NONE:
-        keys = {None}
-    return [
-        _row(key, case_counts.get(key), assignment_counts.get(key))
-        for key in sorted(keys, key=lambda key: key or "")
-    ]
+        return [_row(None, totals[""])]
+    present = (key for key, counts in totals.items() if counts["reported"] or counts["assignments"])
+    return [_row(key, totals[key]) for key in sorted(present)]
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """COUNT of the group's rows that satisfy `condition` (0, never NULL, for no rows)."""
-    return func.count(case((condition, 1)))
+def _whole_days(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date] | None:
+    """The local days [first, after) that lie wholly within [start, end), if any."""
+    first = start.astimezone(zone).date()
+    if _midnight(first, zone) < start:
+        first += timedelta(days=1)
+    after = end.astimezone(zone).date()
+    return (first, after) if first < after else None
 
 
-def _case_key(group_by: Grouping) -> QueryableAttribute[Any] | None:
-    """The attribute of the case that keys a group, for every cut but NONE."""
-    match group_by:
-        case Grouping.NONE:
-            return None
-        case Grouping.DEPARTMENT:
-            return CaseRecord.lead_department
-        case Grouping.TOWN:
-            return CaseRecord.town
-        case Grouping.GRID:
-            return CaseRecord.grid
-        case Grouping.CATEGORY:
-            return CaseRecord.category
-        case Grouping.GRID_WORKER:
-            return CaseRecord.reported_by
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def _case_query(start: datetime, end: datetime, group_by: Grouping) -> Executable:
-    closed = CaseRecord.closed_at.is_not(None)
-    columns: list[ColumnElement[Any]] = [
-        func.count().label("reported"),
-        _count(closed).label("closed"),
-        _count(and_(closed, not_(CaseRecord.breached))).label("closed_on_time"),
-        _count(CaseRecord.rating.is_not(None)).label("rated"),
-        _count(CaseRecord.rating.in_(_SATISFIED)).label("satisfied"),
-        # Over closed cases, as their rates are: a case still in a re-handling round or re-opened
-        # by a recurrence counts once it closes again.
-        _count(and_(closed, CaseRecord.rehandling_rounds > 0)).label("rehandled"),
-        _count(and_(closed, CaseRecord.recurrences > 0)).label("recurred"),
-    ]
-    key = _case_key(group_by)
-    if key is None:
-        # No GROUP BY: an aggregate over no rows is still one row, of zeros.
-        return select(*columns).where(*_period(CaseRecord.reported_at, start, end))
-    query = select(key.label("key"), *columns).where(*_period(CaseRecord.reported_at, start, end))
-    if group_by is Grouping.DEPARTMENT:
-        query = query.where(CaseRecord.lead_department.is_not(None))
-    return query.group_by(key)
-
-
-def _assignment_query(start: datetime, end: datetime, group_by: Grouping) -> Executable:
-    completed = AssignmentRecord.completed_at.is_not(None)
-    signed = AssignmentRecord.signed_at.is_not(None)
-    sign_overdue = AssignmentRecord.sign_overdue_at.is_not(None)
-    handling_seconds = AssignmentRecord.handling_working_seconds
-    columns: list[ColumnElement[Any]] = [
-        func.count().label("assignments"),
-        _count(or_(signed, sign_overdue)).label("sign_settled"),
-        _count(and_(signed, not_(sign_overdue))).label("signed_on_time"),
-        _count(AssignmentRecord.state == AssignmentState.RETURNED.value).label("returned"),
-        _count(completed).label("completed"),
-        _count(and_(completed, AssignmentRecord.overdue_at.is_(None))).label("completed_on_time"),
-        # AVG skips the NULLs of the CASE: only completed rows with a computed working time.
-        func.avg(case((and_(completed, handling_seconds.is_not(None)), handling_seconds))).label(
-            "avg_seconds"
-        ),
-    ]
-    population = (
-        *_period(AssignmentRecord.assigned_at, start, end),
-        AssignmentRecord.state != AssignmentState.WITHDRAWN.value,
+def _add_tallies(
+    session: Session,
+    totals: defaultdict[str, Counter[str]],
+    group_by: Grouping,
+    first: date,
+    after: date,
+) -> None:
+    sums = [func.sum(getattr(DailyTally, name)).label(name) for name in COUNTS]
+    query = (
+        select(DailyTally.key, *sums)
+        .where(
+            DailyTally.grouping == group_by.value, DailyTally.day >= first, DailyTally.day < after
+        )
+        .group_by(DailyTally.key)
     )
-    key = AssignmentRecord.department if group_by is Grouping.DEPARTMENT else _case_key(group_by)
-    if key is None:
-        return select(*columns).where(*population)
-    query = select(key.label("key"), *columns).select_from(AssignmentRecord)
-    if group_by is not Grouping.DEPARTMENT:
-        # Every other cut is an attribute of the assignment's case.
-        query = query.join(CaseRecord, CaseRecord.case_no == AssignmentRecord.case_no)
-    return query.where(*population).group_by(key)
+    for row in session.execute(query).mappings():
+        totals[row["key"]].update({name: int(row[name] or 0) for name in COUNTS})
 
 
-def _period(
-    column: QueryableAttribute[datetime], start: datetime, end: datetime
-) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return column >= start, column < end
+def _count_rows(
+    session: Session,
+    totals: defaultdict[str, Counter[str]],
+    group_by: Grouping,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Count the cases reported and the assignments made in [start, end) from their rows."""
+    reported = select(*CASE_COLUMNS).where(
+        CaseRecord.reported_at >= start, CaseRecord.reported_at < end
+    )
+    for case in session.execute(reported):
+        counts = case_counts(case)
+        for grouping, key in case_keys(case):
+            if grouping is group_by:
+                totals[key].update(counts)
+    made = (
+        select(*ASSIGNMENT_COLUMNS)
+        .join(CaseRecord, CaseRecord.case_no == AssignmentRecord.case_no)
+        .where(
+            AssignmentRecord.assigned_at >= start,
+            AssignmentRecord.assigned_at < end,
+            AssignmentRecord.state != AssignmentState.WITHDRAWN.value,
+        )
+    )
+    for assignment in session.execute(made):
+        counts = assignment_counts(assignment)
+        for grouping, key in assignment_keys(assignment, assignment):
+            if grouping is group_by:
+                totals[key].update(counts)
 
 
-def _fetch(
-    session: Session, query: Executable, columns: tuple[str, ...]
-) -> dict[str | None, dict[str, Any]]:
-    return {
-        row.get("key"): {column: row[column] for column in columns}
-        for row in session.execute(query).mappings()
-    }
-
-
-def _row(
-    key: str | None, cases: dict[str, Any] | None, assignments: dict[str, Any] | None
-) -> KpiRow:
-    counts = {name: int(cases[name]) if cases else 0 for name in _CASE_COUNTS}
-    counts |= {name: int(assignments[name]) if assignments else 0 for name in _ASSIGNMENT_COUNTS}
-    avg_seconds = assignments["avg_seconds"] if assignments else None
+def _row(key: str | None, counts: Counter[str]) -> KpiRow:
+    handled = counts["handled"]
     return KpiRow(
         key=key,
-        avg_handling_hours=None if avg_seconds is None else float(avg_seconds) / _SECONDS_PER_HOUR,
-        **counts,
+        avg_handling_hours=counts["handling_seconds"] / handled / _SECONDS_PER_HOUR
+        if handled
+        else None,
+        **{name: counts[name] for name in (*CASE_COUNTS, *ASSIGNMENT_COUNTS)},
     )

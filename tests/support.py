@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,6 +15,8 @@ from domain.calendar import WorkingCalendar, WorkingPeriod, YearSchedule
 from domain.messages import CaseInput
 from domain.model import Actor, Location, Report, ReporterContact, Role, SlaPolicy, Source, Urgency
 from gridloop.settings import Settings
+from store.models import DailyTally, StageTally
+from store.tallies import recount, tally_zone
 from worker import build_worker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -137,4 +140,27 @@ def make_worker(
 ) -> Worker:
     return build_worker(
         client, Settings(), task_queue=task_queue, calendar=calendar, sessions=sessions
+    )
+
+
+def assert_tallies_match_rows(sessions: sessionmaker[Session]) -> None:
+    """The tallies the projection kept change by change are what counting the rows gives."""
+    with sessions() as session:
+        kept = _tallies(session)
+        zone = tally_zone(session)
+        assert zone is not None, "the tallies were never counted"
+        recount(session, zone)
+        assert _tallies(session) == kept
+        session.rollback()
+
+
+def _tallies(session: Session) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    days = session.execute(select(DailyTally).order_by(DailyTally.grouping, DailyTally.day))
+    stages = session.execute(select(StageTally.stage, StageTally.cases).order_by(StageTally.stage))
+    return (
+        sorted(
+            tuple(getattr(row, c.key) for c in DailyTally.__table__.columns)
+            for row in days.scalars()
+        ),
+        [tuple(row) for row in stages],
     )

@@ -29,7 +29,7 @@ from gridloop.intake import _report
 from store.db import database_url, prepare_read_model
 from store.models import CaseRecord, GridRecord, ReviewRecord
 from store.reference import DEMO_COUNTY, load_organisation, seed_organisation
-from tests.support import make_worker
+from tests.support import assert_tallies_match_rows, make_worker
 from workflows.case import workflow_id
 
 # Where each scenario leaves a case on the demo county's policies (no sampling review drawn).
@@ -151,3 +151,4 @@ async def test_demo_cases_reach_every_stage_once_only(
         assert [o.case_no for o in again.outcomes] == [o.case_no for o in run.outcomes]
         with county() as session:
             assert session.scalar(select(func.count()).select_from(CaseRecord)) == count
+        assert_tallies_match_rows(county)

@@ -26,7 +26,15 @@ from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.temporal import connect
 from store.db import database_url, prepare_read_model
 from store.ledger import verify_ledger
-from store.models import AssignmentRecord, Base, CaseEventRecord, CaseRecord, ReviewRecord
+from store.models import (
+    AssignmentRecord,
+    Base,
+    CaseEventRecord,
+    CaseRecord,
+    DailyTally,
+    ReviewRecord,
+    StageTally,
+)
 from tests.api_driver import TEST_SECRET_KEY
 from tests.processes import (
     LIFECYCLE,
@@ -39,7 +47,14 @@ from tests.processes import (
     tail,
 )
 from tests.stack_process import Up, free_port
-from tests.support import case_input, grid_worker, policy, reporter, request_id
+from tests.support import (
+    assert_tallies_match_rows,
+    case_input,
+    grid_worker,
+    policy,
+    reporter,
+    request_id,
+)
 
 # Above the suite's 300 s per test: a killed worker's activities wait out their 30 s
 # start-to-close timeout, and on a loaded two-core machine 100 cases take minutes.
@@ -126,6 +141,7 @@ async def assert_every_case_archived_once(
         ledger = verify_ledger(session)
     assert ledger.intact, ledger.breaks
     assert ledger.cases_checked == len(driven) + len(others)
+    assert_tallies_match_rows(sessions)
 
 
 # ---- 1. a worker killed with -9 ----------------------------------------------------------------
@@ -265,6 +281,8 @@ PROJECTED_TABLES: tuple[type[Base], ...] = (
     AssignmentRecord,
     CaseEventRecord,
     ReviewRecord,
+    DailyTally,
+    StageTally,
 )
 
 

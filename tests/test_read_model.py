@@ -1,6 +1,7 @@
 """The read model on SQLite and on PostgreSQL: migrations, the projection activity, rebuilds."""
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -25,11 +26,22 @@ from domain.projection import project
 from gridloop.rebuild import rebuild_projection
 from gridloop.settings import Settings
 from store.db import make_engine, prepare_read_model
-from store.models import AssignmentRecord, Base, CaseEventRecord, CaseRecord, ReviewRecord
+from store.models import (
+    AssignmentRecord,
+    Base,
+    CaseEventRecord,
+    CaseRecord,
+    DailyTally,
+    ReadModelSetting,
+    ReviewRecord,
+    StageTally,
+)
 from store.projection import write_projection
+from store.tallies import recount, tally_zone
 from tests.driver import CaseUnderTest, wait_until_projected
 from tests.histories import HistoryLog
 from tests.support import (
+    assert_tallies_match_rows,
     case_input,
     coordinator,
     department,
@@ -39,7 +51,15 @@ from tests.support import (
     request_id,
 )
 
-TABLES = (CaseRecord, AssignmentRecord, CaseEventRecord, ReviewRecord)
+TABLES = (
+    CaseRecord,
+    AssignmentRecord,
+    CaseEventRecord,
+    ReviewRecord,
+    DailyTally,
+    StageTally,
+    ReadModelSetting,
+)
 MARKET, HOUSING, ENFORCEMENT = "market_supervision", "housing_construction", "enforcement"
 # The workers of make_worker project with the default settings: rebuilds must use the same.
 REVIEW_DAYS = Settings().review_working_days
@@ -137,6 +157,11 @@ async def test_projection_follows_a_joint_case_and_is_idempotent(
 
     rows = dump(sessions)
     assert [e["type"] for e in rows["case_events"]] == [e.type for e in state.events]
+    # Kept in step change by change, the tallies are what counting the final rows gives.
+    assert rows["stage_tallies"] == [{"stage": "archived", "cases": 1}]
+    with sessions.begin() as session:
+        recount(session, calendar.zone)
+    assert dump(sessions) == rows
     housing = next(a for a in rows["assignments"] if a["department"] == HOUSING)
     assert housing["extension_days"] == 2
     assert housing["due_at"] == state.assignments[-1].handling_clock.due_at
@@ -151,6 +176,13 @@ async def test_projection_follows_a_joint_case_and_is_idempotent(
     with sessions.begin() as session:
         write_projection(session, stale, calendar, REVIEW_DAYS)
     assert dump(sessions) == rows
+
+    # A county that changes its time zone has its tallies counted again, in the new zone's days.
+    with sessions.begin() as session:
+        write_projection(session, final, WorkingCalendar(timezone="UTC"), REVIEW_DAYS)
+    with sessions() as session:
+        assert tally_zone(session) == ZoneInfo("UTC")
+    assert_tallies_match_rows(sessions)
 
 
 async def test_rebuild_recreates_the_same_rows_from_temporal(

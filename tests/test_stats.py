@@ -54,10 +54,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.models import AssignmentRecord, CaseRecord
+from store.models import AssignmentRecord, CaseRecord, ReadModelSetting
 from store.stats import Grouping, KpiRow, kpis
+from store.tallies import recount
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2025, 3, 1, tzinfo=SHANGHAI)
@@ -227,13 +230,19 @@ def assignments() -> list[AssignmentRecord]:
 # fmt: on
 
 
-@pytest.fixture
-def county(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+@pytest.fixture(params=["from rows", "from tallies"])
+def county(
+    request: pytest.FixtureRequest, sessions: sessionmaker[Session]
+) -> sessionmaker[Session]:
+    """The tables above; their whole days counted from the rows, or from the daily tallies (as
+    the projection keeps them, counted here in one go)."""
     with sessions.begin() as session:
         # Fresh objects for every database: the rows are the same, the instances are not shared.
         session.add_all(cases())
         session.flush()
         session.add_all(assignments())
+        if request.param == "from tallies":
+            recount(session, SHANGHAI)
     return sessions
 
 
@@ -467,3 +476,37 @@ def test_a_period_must_be_aware_and_forward(
 ) -> None:
     with sessions() as session, pytest.raises(ValueError, match=message):
         kpis(session, start, end, Grouping.NONE)
+
+
+# hypothesis takes naive bounds and makes the drawn moments aware with `timezones`.
+MOMENTS = st.datetimes(
+    min_value=datetime(2025, 2, 25),  # noqa: DTZ001
+    max_value=datetime(2025, 4, 5),  # noqa: DTZ001
+    timezones=st.just(SHANGHAI),
+)
+
+
+@given(start=MOMENTS, length=st.timedeltas(min_value=SECOND, max_value=timedelta(days=40)))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@pytest.mark.parametrize("group_by", [Grouping.NONE, Grouping.DEPARTMENT, Grouping.GRID])
+def test_any_period_counts_the_same_from_tallies_and_from_rows(
+    sessions: sessionmaker[Session], group_by: Grouping, start: datetime, length: timedelta
+) -> None:
+    """Periods that start and end mid-day take their partial days from the rows and the rest
+    from the tallies; the sum must be what the rows alone give."""
+    with sessions.begin() as session:
+        if session.get(ReadModelSetting, "tally_zone") is None:  # once per database
+            session.add_all(cases())
+            session.flush()
+            session.add_all(assignments())
+            recount(session, SHANGHAI)
+    with sessions() as session:
+        with_tallies = kpis(session, start, start + length, group_by)
+        # Without the zone setting the tallies are not used (as before they were ever counted).
+        session.delete(session.get(ReadModelSetting, "tally_zone"))
+        session.flush()
+        from_rows = kpis(session, start, start + length, group_by)
+        session.rollback()
+    assert with_tallies == from_rows

@@ -12,6 +12,7 @@ from domain.model import Role
 from gridloop.settings import Settings
 from store import queries
 from store.stats import Grouping, kpis
+from web.pages.stats import period
 from web.render import HOME, render
 from web.session import SignedIn, sessions_of
 
@@ -36,9 +37,11 @@ def dashboard(request: Request, me: SignedIn) -> Response:
     today = datetime.now(zone).date()
     with sessions_of(request)() as session:
         stages = queries.stage_counts(session)
-        intake_today = queries.count_reported(session, *_day(today, zone))
-        intake_yesterday = queries.count_reported(session, *_day(today - timedelta(days=1), zone))
-        (month,) = kpis(session, *_month(today, zone), Grouping.NONE)
+        intake_today = queries.count_reported(session, *day_period(today, zone))
+        intake_yesterday = queries.count_reported(
+            session, *day_period(today - timedelta(days=1), zone)
+        )
+        (month,) = kpis(session, *period(today.replace(day=1), zone), Grouping.NONE)
         work = _work(session, request)
     return render(
         request,
@@ -73,13 +76,7 @@ def _work(session: Session, request: Request) -> dict[str, object]:
     return {"rows": rows, "now": now}
 
 
-def _day(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def day_period(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day, half-open."""
     start = datetime.combine(day, time(0), tzinfo=zone)
     return start, start + timedelta(days=1)
-
-
-def _month(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    first = day.replace(day=1)
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    return start, datetime.combine(following, time(0), tzinfo=zone)
