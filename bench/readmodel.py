@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench.measure import Report, Stopwatch, percentile
 from store import queries
 from store.db import prepare_read_model
-from store.models import AssignmentRecord, CaseRecord, GridRecord
+from store.models import AssignmentRecord, CaseRecord, DailyTally, GridRecord, StageTally
 from store.reference import DEMO_COUNTY, load_organisation, seed_organisation
 from store.stats import Grouping, kpis
 from store.tallies import recount
@@ -221,6 +221,6 @@ def run_read_model(
         if not scratch:
             # Leave an external database as we found it (it held no cases).
             with engine.begin() as connection:
-                connection.execute(delete(AssignmentRecord))
-                connection.execute(delete(CaseRecord))
+                for record in (AssignmentRecord, CaseRecord, DailyTally, StageTally):
+                    connection.execute(delete(record))
         engine.dispose()
