@@ -8,10 +8,12 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.projection import ProjectionActivities
+from activities.webhooks import WebhookActivities
 from domain.calendar import WorkingCalendar
 from gridloop.settings import Settings
 from store.db import database_url, prepare_read_model
 from workflows.case import CaseWorkflow
+from workflows.notification import NotificationDelivery
 
 # Projection writes are short blocking database calls, one case at a time each.
 PROJECTION_THREADS = 8
@@ -30,15 +32,19 @@ def build_worker(
         settings.working_hours, settings.timezone, settings.holiday_table
     )
     sessions = sessions or prepare_read_model(
-        database_url(settings.database_url, settings.data_dir)
+        database_url(settings.database_url, settings.data_dir), migrate=settings.migrate_on_start
     )
+    webhooks = WebhookActivities(sessions, settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, NotificationDelivery],
         activities=[
             CalendarActivities(calendar).plan_clocks,
             ProjectionActivities(sessions, calendar, settings.review_working_days).project_case,
+            webhooks.plan_delivery,
+            webhooks.deliver_notification,
+            webhooks.record_delivery_failure,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=PROJECTION_THREADS),
     )

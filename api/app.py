@@ -3,7 +3,19 @@
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import actions, audit, auth, cases, history, public, reference, reviews, scorecards, stats
+from api import (
+    actions,
+    audit,
+    auth,
+    cases,
+    history,
+    public,
+    reference,
+    reviews,
+    scorecards,
+    stats,
+    webhooks,
+)
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from gridloop.admission import LoginThrottle
@@ -54,6 +66,7 @@ def create_api(
         reference,
         stats,
         scorecards,
+        webhooks,
     ):
         api.include_router(module.router)
     return api

@@ -84,6 +84,11 @@ ACTION_COMMANDS: dict[str, type[Command]] = {
 """Each action by the name the API and the console address it by:
 `POST /api/v1/cases/{case_no}/<name>` and `/cases/{case_no}/do/<name>`."""
 
+ACTION_NAMES: dict[type[Command], str] = {
+    command: name for name, command in ACTION_COMMANDS.items()
+}
+"""The name of each action's command, e.g. for the action counter of /metrics."""
+
 
 async def start_case(
     client: Client, case: CaseInput, task_queue: str, memo: dict[str, Any] | None = None

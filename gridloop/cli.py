@@ -7,11 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from gridloop.logging import configure_logging, get_logger
 from gridloop.settings import Settings, get_settings
+from gridloop.tracing import shutdown_tracing
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +51,28 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rebuild-projection",
         help="recreate the read model's case rows from Temporal (needs the Temporal server)",
+    )
+    migrate = commands.add_parser(
+        "migrate",
+        help="migrate the read model to this version's schema and seed an empty one; run it "
+        "once before starting replicas that have GRIDLOOP_MIGRATE_ON_START=false",
+    )
+    migrate.add_argument(
+        "--organisation",
+        type=Path,
+        metavar="FILE",
+        help="the county's organisation (TOML, in the format of store/seed/jiashan.toml) to "
+        "seed into an empty read model (default in development: the demo county)",
+    )
+    reset_passwords = commands.add_parser(
+        "reset-passwords",
+        help="give users new random passwords and print them once",
+    )
+    reset_passwords.add_argument("usernames", nargs="*", metavar="USERNAME")
+    reset_passwords.add_argument(
+        "--demo",
+        action="store_true",
+        help="every active user whose password is still its username (as seeded)",
     )
     verify_ledger = commands.add_parser(
         "verify-ledger",
@@ -95,6 +119,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("department")
     revoke.add_argument("name")
+    open311_key = commands.add_parser(
+        "open311-key", help="keys of Open311 clients that post service requests"
+    )
+    key_commands = open311_key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    key_commands.add_parser("issue", help="issue a key (shown once)").add_argument(
+        "name", help="the client it is for, e.g. fixmystreet (letters, digits, _ . -; 48 at most)"
+    )
+    key_commands.add_parser("list", help="every key, valid or revoked")
+    key_commands.add_parser("revoke", help="revoke a key at once").add_argument("name")
     return parser
 
 
@@ -150,6 +183,21 @@ def _rebuild_projection(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_rebuild_projection(settings))
 
 
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.migrate_cli import run_migrate
+
+    return run_migrate(settings, args.organisation)
+
+
+def _reset_passwords(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.passwords_cli import run_reset_passwords
+
+    if not args.usernames and not args.demo:
+        print("gridloop reset-passwords: name users or give --demo", file=sys.stderr)
+        return 2
+    return run_reset_passwords(settings, args.usernames, args.demo)
+
+
 def _verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
     from gridloop.ledger import run_verify_ledger
 
@@ -174,6 +222,12 @@ def _api_token(settings: Settings, args: argparse.Namespace) -> int:
     return run_api_token(settings, args)
 
 
+def _open311_key(settings: Settings, args: argparse.Namespace) -> int:
+    from gridloop.open311_cli import run_open311_key
+
+    return run_open311_key(settings, args)
+
+
 _COMMANDS = {
     "up": _up,
     "worker": _worker,
@@ -181,10 +235,13 @@ _COMMANDS = {
     "demo": _demo,
     "demo-case": _demo_case,
     "rebuild-projection": _rebuild_projection,
+    "migrate": _migrate,
+    "reset-passwords": _reset_passwords,
     "verify-ledger": _verify_ledger,
     "replay": _replay,
     "bench": _bench,
     "api-token": _api_token,
+    "open311-key": _open311_key,
 }
 
 
@@ -213,6 +270,7 @@ def _exit(code: int) -> None:
     ("PyGILState_Release: thread state ... must be current", SIGSEGV/SIGABRT), turning a clean
     stop into a non-zero exit (temporalio/sdk-python#300). Everything is shut down by now.
     """
+    shutdown_tracing()  # sends the spans still queued
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -11,9 +11,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.app import create_api, new_login_throttle
+from api.open311 import create_open311
 from domain.calendar import WorkingCalendar
+from gridloop.metrics import metrics_endpoint
+from gridloop.request_log import RequestObservability
 from gridloop.service import CaseService
 from gridloop.settings import Settings
+from gridloop.tracing import untraced
 from web.console import install_console
 
 READINESS_TIMEOUT = timedelta(seconds=2)
@@ -37,7 +41,14 @@ def create_app(
     """``client`` is the Temporal client the routes use; without one the app still serves
     ``/healthz`` but is never ready. ``sessions`` open the read model."""
     service = CaseService(client, sessions, settings) if client and sessions else None
-    app = FastAPI(title="gridloop", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="gridloop",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        # FastAPI's own OpenTelemetry spans, while gridloop.tracing is on.
+        telemetry={"exclude": untraced},
+    )
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.service = service
@@ -46,6 +57,7 @@ def create_app(
     )
     app.state.login_throttle = new_login_throttle(settings)
     app.mount("/api", create_api(settings, service, sessions, app.state.login_throttle))
+    app.mount("/open311/v2", create_open311(settings, service, sessions))
     install_console(app, settings)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
@@ -68,6 +80,10 @@ def create_app(
         assert client is not None
         return Readiness(status="ready", temporal=client.service_client.config.target_host)
 
+    # Unauthenticated, like the health endpoints: keep it off the public proxy.
+    app.add_api_route("/metrics", metrics_endpoint(sessions), include_in_schema=False)
+    # Added last, so it is outermost: it sees every request and the final status.
+    app.add_middleware(RequestObservability)
     return app
 
 

@@ -22,6 +22,8 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from gridloop.metrics import TEMPORAL_SDK
+from gridloop.request_log import add_case_no
 from gridloop.settings import Settings
 
 __all__ = ["FOREIGN_LOGGERS", "configure_logging", "install_temporal_runtime"]
@@ -67,6 +69,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_case_no,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         timestamper,
@@ -122,13 +125,15 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
 
 
 def install_temporal_runtime(settings: Settings) -> None:
-    """Make Temporal Core (the SDK's Rust part) log through ``logging`` too.
+    """Make Temporal Core (the SDK's Rust part) log through ``logging`` too, and report its
+    metrics to this process's Prometheus registry (gridloop.metrics).
 
     By default Core writes its own lines to stderr; this forwards them to the
     ``temporalio.core`` logger instead. Call before the first client connects: clients and
     workers keep the runtime that was the default when they were created.
     """
     level = "INFO" if settings.log_level == "DEBUG" else "WARN"
+    metrics = TEMPORAL_SDK.new_buffer()
     runtime = Runtime(
         telemetry=TelemetryConfig(
             logging=LoggingConfig(
@@ -137,10 +142,13 @@ def install_temporal_runtime(settings: Settings) -> None:
                     logger=logging.getLogger("temporalio.core"),
                     append_target_to_name=False,
                 ),
-            )
+            ),
+            metrics=metrics,
+            attach_service_name=False,  # the same `temporal-core-sdk` on every series
         )
     )
     Runtime.set_default(runtime, error_if_already_set=False)
+    TEMPORAL_SDK.attach(metrics)
 
 
 def get_logger(*args: Any, **initial_values: Any) -> structlog.stdlib.BoundLogger:

@@ -91,6 +91,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The current workflow code does not reproduce case {case_no}'s history, so its past "
         "state cannot be rebuilt; run the replay check to see why.",
     },
+    "webhook_limit_reached": {
+        "zh-CN": "部门“{department}”已登记 {limit} 个有效的回调地址，请先撤销不再使用的。",
+        "en": "Department {department} already has {limit} active webhooks; revoke one first.",
+    },
     "temporal_unavailable": {
         "zh-CN": "案件引擎暂时不可用，请稍后重试。",
         "en": "The case engine is unavailable; try again shortly.",

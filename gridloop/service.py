@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -25,7 +25,7 @@ from domain import rules
 from domain.errors import Refusal
 from domain.messages import ActionAccepted, Command, Urge
 from domain.model import Role
-from gridloop import cases, intake
+from gridloop import cases, intake, metrics
 from gridloop.access import Principal, may_see
 from gridloop.admission import IntakeLimiter, Saturated
 from gridloop.settings import Settings
@@ -98,6 +98,12 @@ class CaseService:
     async def report(
         self, principal: Principal, new_case: intake.NewCase, idempotency_key: str | None
     ) -> intake.ReportedCase:
+        with _counted("report"):
+            return await self._report(principal, new_case, idempotency_key)
+
+    async def _report(
+        self, principal: Principal, new_case: intake.NewCase, idempotency_key: str | None
+    ) -> intake.ReportedCase:
         if principal.role not in (Role.GRID_WORKER, Role.COORDINATOR, Role.REPORTER):
             raise Refused(RefusalKind.FORBIDDEN, "forbidden")
         _require_grid(principal, new_case.grid)
@@ -142,10 +148,11 @@ class CaseService:
         idempotency_key: str | None = None,
     ) -> ActionAccepted:
         """Send one action as its Update: the actor comes from the principal, never the fields."""
-        command = await self._command(principal, case_no, command_type, fields, idempotency_key)
-        handle = cases.case_handle(self.client, case_no)
-        async with _temporal_errors(handle, case_no):
-            return await cases.act(handle, command)
+        with _counted(cases.ACTION_NAMES[command_type]):
+            command = await self._command(principal, case_no, command_type, fields, idempotency_key)
+            handle = cases.case_handle(self.client, case_no)
+            async with _temporal_errors(handle, case_no):
+                return await cases.act(handle, command)
 
     async def urge(
         self,
@@ -155,6 +162,16 @@ class CaseService:
         idempotency_key: str | None = None,
     ) -> Urge:
         """催办 is a Signal: accepted for delivery once the department has open work."""
+        with _counted(cases.ACTION_NAMES[Urge]):
+            return await self._urge(principal, case_no, fields, idempotency_key)
+
+    async def _urge(
+        self,
+        principal: Principal,
+        case_no: str,
+        fields: Mapping[str, Any],
+        idempotency_key: str | None,
+    ) -> Urge:
         command = await self._command(principal, case_no, Urge, fields, idempotency_key)
         assert isinstance(command, Urge)
         with self.sessions() as session:
@@ -250,6 +267,21 @@ def request_id(principal: Principal, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return uuid.uuid4().hex
     return hashlib.sha256(f"{principal.user_id}\n{idempotency_key}".encode()).hexdigest()[:40]
+
+
+@contextlib.contextmanager
+def _counted(action: str) -> Iterator[None]:
+    """Count the action in /metrics by its outcome: accepted, the refusal's type, or `error`
+    when it failed otherwise (or the caller went away)."""
+    outcome = metrics.FAILED
+    try:
+        yield
+        outcome = metrics.ACCEPTED
+    except Refused as refused:
+        outcome = refused.type
+        raise
+    finally:
+        metrics.count_action(action, outcome)
 
 
 def _require_grid(principal: Principal, grid: str) -> None:

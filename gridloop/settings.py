@@ -1,17 +1,19 @@
 """Process configuration, read from the environment.
 
 Every variable is ``GRIDLOOP_<FIELD>``, except ``TEMPORAL_ADDRESS`` and ``DATABASE_URL``, which
-are also read unprefixed (the names Temporal's and most database tooling use). When both
-spellings are set, the ``GRIDLOOP_`` one wins. The README's settings table is written from the
+are also read unprefixed (the names Temporal's and most database tooling use), and the OTLP
+endpoint, also read as OpenTelemetry's ``OTEL_EXPORTER_OTLP_ENDPOINT``. When both spellings are
+set, the ``GRIDLOOP_`` one wins. The README's settings table is written from the
 docstrings below; keep them in step.
 """
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import parse_working_hours
@@ -30,6 +32,17 @@ from domain.scoring import (
 )
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+DEFAULT_BLOCKED_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "0.0.0.0/8",
+    "::/128",
+    "169.254.0.0/16",
+    "fe80::/10",
+    "224.0.0.0/4",
+    "ff00::/8",
+    "100.100.100.200/32",
+)
 
 
 class Settings(BaseSettings):
@@ -69,10 +82,22 @@ class Settings(BaseSettings):
     """Web UI port of the embedded dev server; `0` runs it headless."""
 
     http_host: str = "127.0.0.1"
-    """Interface the HTTP server binds to."""
+    """Interface the HTTP server binds to (and the metrics listener of `gridloop worker`)."""
 
     http_port: int = Field(default=8000, ge=1, le=65535)
     """Port of the HTTP server (health endpoints, API, console)."""
+
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Port on which `gridloop worker` serves its Prometheus metrics (`/metrics`, Temporal
+    worker task latencies); `0`: none. `gridloop up` and `gridloop api` serve `/metrics` on the
+    HTTP port. Keep both off the public network (docs/observability.md)."""
+
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GRIDLOOP_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    """OTLP/gRPC endpoint (e.g. `http://otel-collector:4317`) that OpenTelemetry traces are
+    sent to; unset: no tracing. Needs `pip install 'gridloop[otel]'` (docs/observability.md)."""
 
     working_hours: str = "08:30-12:00,13:30-17:30"
     """Working periods of a working day, `HH:MM-HH:MM` joined by commas; SLA clocks run only
@@ -97,6 +122,12 @@ class Settings(BaseSettings):
     )
     """SQLAlchemy URL of the read model (e.g. `postgresql://user@host/db`). Unset: SQLite file
     `gridloop.db` in the data directory."""
+
+    migrate_on_start: bool = True
+    """Whether `up`, `api` and `worker` migrate the read model (and seed the demo county in
+    development) as they start. Replicated deployments set `false` and run `gridloop migrate`
+    once before starting them; a process then refuses to start on a database that is not
+    migrated to its code's schema."""
 
     secret_key: SecretStr | None = None
     """Key that signs access tokens. Unset in development: a random key is kept in the data
@@ -160,8 +191,37 @@ class Settings(BaseSettings):
     """Title of the monthly assessment report (月度考核表) exported from the scorecards; the
     period and the kind follow it."""
 
+    open311_contact: str = Field(default="嘉善县综合信息指挥室", min_length=1, max_length=200)
+    """Who answers for the Open311 endpoint (`/open311/v2`): its discovery document's
+    `contact`, and whom clients ask for an api_key."""
+
+    webhook_retry_initial_seconds: float = Field(default=10, gt=0, le=3600, allow_inf_nan=False)
+    """Wait before retrying a failed webhook delivery; each further retry waits twice as long,
+    at most an hour (docs/webhooks.md)."""
+
+    webhook_max_attempts: int = Field(default=10, ge=1, le=50)
+    """Attempts to deliver one notification before its delivery is marked failed (10: about 1.4
+    hours of retries with the default initial wait)."""
+
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=120, allow_inf_nan=False)
+    """How long one webhook request may take, connecting included, before the attempt fails."""
+
+    webhook_blocked_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network(n) for n in DEFAULT_BLOCKED_NETWORKS]
+    )
+    """Networks webhooks may not reach, a JSON list of CIDRs such as `["127.0.0.0/8",
+    "169.254.0.0/16"]`; checked at registration and on every delivery. Default: loopback,
+    link-local (cloud metadata), unspecified and multicast addresses, and `100.100.100.200/32`
+    (Alibaba Cloud metadata). Private networks are allowed: departments' systems live on the
+    government intranet."""
+
     @field_validator(
-        "temporal_address", "database_url", "holiday_table", "secret_key", mode="before"
+        "temporal_address",
+        "database_url",
+        "holiday_table",
+        "secret_key",
+        "otel_endpoint",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

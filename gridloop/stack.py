@@ -25,11 +25,13 @@ from domain.calendar import CalendarError, WorkingCalendar
 from gridloop.devserver import EmbeddedTemporal, ensure_search_attributes
 from gridloop.http import create_app
 from gridloop.logging import get_logger, install_temporal_runtime
+from gridloop.metrics import serve_metrics
 from gridloop.rebuild import rebuild_projection
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.secrets import signing_key
 from gridloop.settings import Settings
 from gridloop.temporal import connect
+from gridloop.tracing import install_tracing
 from store.db import database_url, prepare_read_model
 from store.reference import (
     DEMO_COUNTY,
@@ -125,6 +127,7 @@ def _http_server(settings: Settings, client: Client, sessions: sessionmaker[Sess
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,  # keep gridloop.logging's configuration
+            access_log=False,  # gridloop.request_log logs each request, without raw paths
             timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
         )
     )
@@ -169,12 +172,17 @@ class DemoCredentialsInProduction(RuntimeError):
 
 
 def _read_model(settings: Settings) -> sessionmaker[Session]:
-    """Migrate the read model; seed the demo county on a development first start; refuse
-    production while any user still has a demo password."""
-    sessions = prepare_read_model(database_url(settings.database_url, settings.data_dir))
+    """Migrate the read model and seed the demo county on a development first start (unless
+    `gridloop migrate` does that: GRIDLOOP_MIGRATE_ON_START=false); refuse production while
+    any user still has a demo password."""
+    sessions = prepare_read_model(
+        database_url(settings.database_url, settings.data_dir), migrate=settings.migrate_on_start
+    )
     with sessions.begin() as session:
         if settings.environment == "development":
-            if seed_organisation(session, load_organisation(DEMO_COUNTY)):
+            if settings.migrate_on_start and seed_organisation(
+                session, load_organisation(DEMO_COUNTY)
+            ):
                 log.info("seeded the demo county and its users (passwords = usernames)")
         elif weak := users_with_demo_passwords(session):
             raise DemoCredentialsInProduction(
@@ -188,6 +196,7 @@ async def run_up(settings: Settings) -> int:
     install_temporal_runtime(settings)
     async with _stop_on_signals() as stopping, contextlib.AsyncExitStack() as resources:
         try:
+            install_tracing(settings, "gridloop")
             sessions = _read_model(settings)
             signing_key(settings)  # production without GRIDLOOP_SECRET_KEY stops here
             temporal = await _unless_stopped(_temporal(settings, resources), stopping)
@@ -197,8 +206,8 @@ async def run_up(settings: Settings) -> int:
             return 0
         except (RuntimeError, RPCError, CalendarError) as exc:
             # RuntimeError: EmbeddedTemporalError, the Temporal bridge's "Failed client connect",
-            # demo credentials or no secret key in production; CalendarError: a malformed
-            # holiday table.
+            # an unmigrated read model, demo credentials or no secret key in production;
+            # CalendarError: a malformed holiday table.
             log.error("could not start", error=str(exc))
             return 1
 
@@ -253,6 +262,11 @@ async def run_worker(settings: Settings) -> int:
     async with _stop_on_signals() as stopping:
         address = settings.effective_temporal_address
         try:
+            install_tracing(settings, "gridloop-worker")
+            if settings.metrics_port:
+                serve_metrics(settings.http_host, settings.metrics_port)
+                metrics_url = f"http://{settings.http_host}:{settings.metrics_port}/metrics"
+                log.info("serving metrics (until the process ends)", url=metrics_url)
             client = await _unless_stopped(connect(address, settings.temporal_namespace), stopping)
             if settings.temporal_address is not None:
                 await _unless_stopped(
@@ -264,7 +278,8 @@ async def run_worker(settings: Settings) -> int:
             worker = build_worker(client, settings)
         except _Stopped:
             return 0
-        except (RuntimeError, RPCError, CalendarError) as exc:
+        except (RuntimeError, RPCError, CalendarError, OSError) as exc:
+            # OSError: the metrics port is taken.
             log.error("could not start the worker", temporal=address, error=str(exc))
             return 1
 
@@ -297,6 +312,7 @@ async def run_api(settings: Settings) -> int:
     async with _stop_on_signals() as stopping:
         address = settings.effective_temporal_address
         try:
+            install_tracing(settings, "gridloop-api")
             sessions = _read_model(settings)
             signing_key(settings)  # production without GRIDLOOP_SECRET_KEY stops here
             client = await _unless_stopped(connect(address, settings.temporal_namespace), stopping)
@@ -304,8 +320,9 @@ async def run_api(settings: Settings) -> int:
         except _Stopped:
             return 0
         except (RuntimeError, RPCError, CalendarError) as exc:
-            # RuntimeError: the Temporal bridge's "Failed client connect", demo credentials or
-            # no secret key in production; CalendarError: a malformed holiday table.
+            # RuntimeError: the Temporal bridge's "Failed client connect", an unmigrated read
+            # model, demo credentials or no secret key in production; CalendarError: a
+            # malformed holiday table.
             log.error("could not start the API", temporal=address, error=str(exc))
             return 1
 

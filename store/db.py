@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.migrate import upgrade
+from store.migrate import schema_state, upgrade
 
 
 def database_url(configured: str | None, data_dir: Path) -> str:
@@ -37,8 +37,26 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def prepare_read_model(url: str) -> sessionmaker[Session]:
-    """Sessions on a database migrated to the current schema."""
+class ReadModelNotMigrated(RuntimeError):
+    """The database lacks migrations this code needs, and migrating was not asked for."""
+
+
+def prepare_read_model(url: str, *, migrate: bool = True) -> sessionmaker[Session]:
+    """Sessions on a database migrated to the current schema. With ``migrate=False`` (replicas
+    that leave migrating to `gridloop migrate`) the database must already be at it. A newer
+    release's schema is left as it is, and this code runs on it: the previous release's
+    replicas during an upgrade, or after a rollback (a release whose migrations would break the
+    previous one says so, docs/deploy.md)."""
     engine = make_engine(url)
-    upgrade(engine)
+    state = schema_state(engine)
+    if state == "ahead":
+        return session_factory(engine)
+    if migrate:
+        upgrade(engine)
+    elif state != "current":
+        engine.dispose()
+        raise ReadModelNotMigrated(
+            "the read model is not migrated to this version's schema: run `gridloop migrate` "
+            "first (GRIDLOOP_MIGRATE_ON_START is false)"
+        )
     return session_factory(engine)

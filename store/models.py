@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -230,6 +231,21 @@ class ReviewRecord(Base):
     __table_args__ = (Index(None, "recorded_at", "due_at"),)
 
 
+class Open311KeyRecord(Base):
+    """An Open311 client's key for posting requests (`gridloop open311-key`); only its hash is
+    stored."""
+
+    __tablename__ = "open311_keys"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+# ---- reference data: the organisation, departments, categories and people -------------------
+
+
 class TownRecord(Base):
     __tablename__ = "towns"
 
@@ -329,3 +345,65 @@ class ApiTokenRecord(Base):
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class WebhookRecord(Base):
+    """A URL a department registered for notifications of its work (docs/webhooks.md).
+    Configuration, written by the API; the secret is kept in clear, since every delivery is
+    signed with it."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebhookDeliveryRecord(Base):
+    """One notification to one webhook: the delivery log, written only by the delivery
+    activities."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(160))
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
+    department: Mapped[str] = mapped_column(CODE)
+    case_no: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(32))
+    sequence: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    """`pending` while attempts go on, then `delivered` or `failed`."""
+    attempts: Mapped[int]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "webhook_id"),
+        Index(None, "created_at"),
+        Index(None, "department", "created_at"),
+        Index(None, "status", "created_at"),
+        Index(None, "case_no"),
+    )
+
+
+class WebhookAttemptRecord(Base):
+    """Every request a delivery made, with its answer."""
+
+    __tablename__ = "webhook_attempts"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(300))
+    duration_ms: Mapped[int]

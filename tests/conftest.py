@@ -2,6 +2,7 @@
 SLA timers of days, the dev server for restarts, search attributes and continue-as-new."""
 
 import contextlib
+import io
 import os
 import sys
 import uuid
@@ -22,6 +23,7 @@ from temporalio.worker import Worker
 from domain.calendar import WorkingCalendar
 from gridloop.devserver import ensure_search_attributes
 from gridloop.http import create_app
+from gridloop.logging import configure_logging
 from gridloop.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from gridloop.settings import Settings
 from store.db import database_url, prepare_read_model
@@ -32,7 +34,7 @@ from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, served
 from tests.console_driver import Console
 from tests.driver import CaseUnderTest
 from tests.histories import HistoryLog
-from tests.support import calendar_through, case_input, make_worker, policy
+from tests.support import calendar_through, case_input, make_worker, policy, restored_logging
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
@@ -283,3 +285,13 @@ async def site(api: ApiDriver) -> AsyncIterator[str]:
     """The whole application (console and API) on a real port, with `api`'s worker behind it."""
     async with served(api.app) as base:
         yield base
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log line of the process (gridloop, Temporal's Python SDK, uvicorn) as JSON, at
+    DEBUG; the previous logging configuration is restored afterwards."""
+    with restored_logging():
+        stream = io.StringIO()
+        configure_logging(Settings(log_format="json", log_level="DEBUG"), stream=stream)
+        yield stream

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,8 +252,15 @@ class Loop:
     """Takes cases through LIFECYCLE over HTTP, round-robin over `bases` (which a test may
     change, e.g. after a restart on new ports)."""
 
-    def __init__(self, bases: Sequence[str], concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        bases: Sequence[str],
+        concurrency: int = 8,
+        passwords: Mapping[str, str] | None = None,
+    ) -> None:
         self.bases = list(bases)
+        # Each user's password; a user not in it has the seeded one, its username.
+        self.passwords = dict(passwords or {})
         self._turn = itertools.count()
         self._tokens: dict[str, str] = {}
         self._limit = asyncio.Semaphore(concurrency)
@@ -309,7 +316,8 @@ class Loop:
         async with self._signing_in:
             if user not in self._tokens:
                 response = await self.http.post(
-                    f"{self._base()}/api/v1/auth/token", data={"username": user, "password": user}
+                    f"{self._base()}/api/v1/auth/token",
+                    data={"username": user, "password": self.passwords.get(user, user)},
                 )
                 if response.status_code in RETRYABLE_STATUS:
                     raise httpx.TransportError(f"token: {response.status_code}")
@@ -336,11 +344,21 @@ class Loop:
         step = LIFECYCLE[case.done]
         key = case.keys.setdefault(step.name, uuid.uuid4().hex)
         if step.user is None:
+            # The public endpoints find the case by its lookup code in the read model, which the
+            # projection fills beside the case: a rating sent before that would get a 404.
+            await poll("the public page shows the case", lambda: self._public_page_shows(case))
             path = f"/public/cases/{case.lookup_code}/{step.action}"
         else:
             path = f"/cases/{case.case_no}/{step.action}"
         await self._send("POST", path, step.user, json=step.body, key=key)
         case.done += 1
+
+    async def _public_page_shows(self, case: DrivenCase) -> bool:
+        try:
+            response = await self.http.get(f"{self._base()}/api/v1/public/cases/{case.lookup_code}")
+        except httpx.TransportError:  # process gone, or not listening yet
+            return False
+        return response.status_code == 200
 
     async def advance_to(self, case: DrivenCase, done: int) -> None:
         while case.done < done:

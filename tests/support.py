@@ -1,11 +1,15 @@
 """Builders shared by the tests: actors, a report, a policy, a calendar that covers today, a
 worker."""
 
+import contextlib
+import logging
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -14,6 +18,7 @@ from temporalio.worker import Worker
 from domain.calendar import WorkingCalendar, WorkingPeriod, YearSchedule
 from domain.messages import CaseInput
 from domain.model import Actor, Location, Report, ReporterContact, Role, SlaPolicy, Source, Urgency
+from gridloop.logging import FOREIGN_LOGGERS
 from gridloop.settings import Settings
 from store.models import DailyTally, StageTally
 from store.tallies import recount, tally_zone
@@ -164,3 +169,25 @@ def _tallies(session: Session) -> tuple[list[tuple[object, ...]], list[tuple[obj
         ),
         [tuple(row) for row in stages],
     )
+
+
+@contextlib.contextmanager
+def restored_logging() -> Iterator[None]:
+    """Put back the logging configuration (root, the foreign loggers, structlog) on exit, for
+    tests that configure logging their own way."""
+    root = logging.getLogger()
+    saved_root = (root.handlers[:], root.level)
+    saved_foreign = {
+        name: (lg.handlers[:], lg.level, lg.propagate)
+        for name in FOREIGN_LOGGERS
+        for lg in [logging.getLogger(name)]
+    }
+    saved_structlog = structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = saved_root
+        for name, (handlers, level, propagate) in saved_foreign.items():
+            lg = logging.getLogger(name)
+            lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+        structlog.configure(**saved_structlog)

@@ -4,23 +4,20 @@ logs, Temporal's search attributes or memo, or the public progress page."""
 
 import io
 import json
-import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import structlog
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridloop import tokens
 from gridloop.admission import LoginThrottle, Throttled
 from gridloop.http import create_app
-from gridloop.logging import FOREIGN_LOGGERS, configure_logging
 from gridloop.settings import Settings
 from store.models import UserRecord
 from store.reference import PASSWORDS
@@ -199,28 +196,6 @@ async def test_a_forged_or_expired_bearer_token_is_refused(
 
 
 # ---- personal data -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log line of the process (gridloop, Temporal's Python SDK, uvicorn) as JSON, at
-    DEBUG; the previous logging configuration is restored afterwards."""
-    root = logging.getLogger()
-    saved_root = (root.handlers[:], root.level)
-    saved_foreign = {
-        name: (lg.handlers[:], lg.level, lg.propagate)
-        for name in FOREIGN_LOGGERS
-        for lg in [logging.getLogger(name)]
-    }
-    saved_structlog = structlog.get_config()
-    stream = io.StringIO()
-    configure_logging(Settings(log_format="json", log_level="DEBUG"), stream=stream)
-    yield stream
-    root.handlers[:], root.level = saved_root
-    for name, (handlers, level, propagate) in saved_foreign.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
-    structlog.configure(**saved_structlog)
 
 
 @pytest.mark.devserver

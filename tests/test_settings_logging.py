@@ -11,9 +11,10 @@ import pytest
 import structlog
 from pydantic import ValidationError
 
-from gridloop.logging import FOREIGN_LOGGERS, configure_logging
+from gridloop.logging import configure_logging
 from gridloop.secrets import MissingSecretKey, signing_key
 from gridloop.settings import Settings
+from tests.support import restored_logging
 
 # ---------------------------------------------------------------------------------- settings
 
@@ -111,20 +112,8 @@ def test_every_setting_is_documented() -> None:
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved_root = (root.handlers[:], root.level)
-    saved_foreign = {
-        name: (lg.handlers[:], lg.level, lg.propagate)
-        for name in FOREIGN_LOGGERS
-        for lg in [logging.getLogger(name)]
-    }
-    saved_structlog = structlog.get_config()
-    yield
-    root.handlers[:], root.level = saved_root
-    for name, (handlers, level, propagate) in saved_foreign.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
-    structlog.configure(**saved_structlog)
+    with restored_logging():
+        yield
 
 
 def _json_lines(stream: io.StringIO) -> list[dict[str, object]]:

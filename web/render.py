@@ -42,6 +42,7 @@ NAVIGATION: dict[Role, tuple[tuple[str, str, str], ...]] = {
         ("/stats", N_("Statistics"), "chart"),
         ("/scorecards", N_("Scorecards"), "gauge"),
         ("/map", N_("Grid map"), "map"),
+        ("/webhooks", N_("Webhooks"), "inbox"),
     ),
     Role.DEPARTMENT: (
         ("/queue", N_("Work queue"), "inbox"),

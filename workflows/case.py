@@ -13,8 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain import rules
@@ -48,9 +49,11 @@ with workflow.unsafe.imports_passed_through():
         WithdrawWork,
     )
     from domain.model import Frozen, Stage
+    from domain.notifications import Notification, notifications
     from domain.projection import project
     from domain.state import CaseState, Flags
     from workflows import search_attributes as sa
+    from workflows.notification import NotificationDelivery, delivery_workflow_id
 
 PLANNING_TIMEOUT = timedelta(seconds=30)
 PROJECTION_TIMEOUT = timedelta(seconds=30)
@@ -66,6 +69,20 @@ PLANNING_RETRY = RetryPolicy(
 # first answer for the whole run. Projection stays an ordinary activity: as a local one, every
 # action's answer would wait for the read-model write (measured slower, docs/performance.md).
 LOCAL_PLANNING_PATCH = "planning-as-local-activity"
+# Since this patch, the case tells departments about their work (domain.notifications, delivered
+# to their webhooks): one NotificationDelivery child workflow per notification, abandoned to run
+# on its own, so neither a slow receiver nor its retries hold the case, and a delivery outlives
+# this run. Asked once, as a run starts: runs begun before it never notify, and continue as new
+# with their old arguments; the run after them notifies from the first event it did not carry.
+NOTIFICATIONS_PATCH = "department-notifications"
+
+
+class Confirmed(Frozen):
+    """What a run that continued as new had confirmed: the events projected and notified.
+    Runs without notifications pass the projected sequence alone, as an int."""
+
+    projected_through: int
+    notified_through: int
 
 
 class CaseSnapshot(Frozen):
@@ -81,25 +98,36 @@ def workflow_id(case_no: str) -> str:
 
 @workflow.defn
 class CaseWorkflow:
+    # `confirmed` keeps its place and its int form (the SDK decodes arguments by type only when
+    # their count matches the parameters'; every run before notifications passed three).
     @workflow.init
     def __init__(
-        self, case: CaseInput, carried: CaseState | None = None, projected_through: int = 0
+        self, case: CaseInput, carried: CaseState | None = None, confirmed: int | Confirmed = 0
     ) -> None:
         sampled = workflow.random().random() < case.policy.review_sampling_rate
         self._case = carried or CaseState.open(case, sampled_for_review=sampled)
         self._input = case
         self._lock = asyncio.Lock()
         self._published: list[SearchAttributeUpdate[Any]] = []
-        self._projected_through = projected_through
+        if isinstance(confirmed, Confirmed):
+            self._projected_through = confirmed.projected_through
+            self._notified_through = confirmed.notified_through
+        else:
+            self._projected_through = confirmed
+            # Carried from a run without notifications: what it saw is not news any more.
+            self._notified_through = self._case.events[-1].sequence if carried else 0
+        self._notifying = False
         self._finishing = False
 
     @workflow.run
     async def run(
-        self, case: CaseInput, carried: CaseState | None = None, projected_through: int = 0
+        self, case: CaseInput, carried: CaseState | None = None, confirmed: int | Confirmed = 0
     ) -> CaseSummary:
-        """`carried` and `projected_through` come from a previous run that continued as new."""
+        """`carried` and `confirmed` come from a previous run that continued as new."""
+        self._notifying = workflow.patched(NOTIFICATIONS_PATCH)
         self._publish()
         projector = asyncio.create_task(self._project_changes())
+        notifier = asyncio.create_task(self._notify_departments()) if self._notifying else None
         while self._case.stage is not Stage.ARCHIVED:
             await self._sleep_until_next_thing()
             async with self._lock:
@@ -107,12 +135,12 @@ class CaseWorkflow:
                     self._publish()
             if self._should_continue_as_new():
                 # Nothing may be awaited between the handlers finishing and continuing as new, or
-                # an Update accepted meanwhile would be cut off. The next run projects whatever
-                # this one had not yet confirmed (the projection is idempotent).
+                # an Update accepted meanwhile would be cut off. The next run projects and notifies
+                # whatever this one had not yet confirmed (both are idempotent).
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(args=[self._input, self._case, self._projected_through])
+                workflow.continue_as_new(args=[self._input, self._case, self._confirmed()])
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._finish_projection(projector)
+        await self._finish_background_work(projector, notifier)
         return self._summary()
 
     async def _sleep_until_next_thing(self) -> None:
@@ -152,9 +180,48 @@ class CaseWorkflow:
     def _unprojected(self) -> bool:
         return self._case.events[-1].sequence > self._projected_through
 
-    async def _finish_projection(self, projector: "asyncio.Task[None]") -> None:
+    async def _notify_departments(self) -> None:
+        """Start a delivery for each new notification, beside the main loop. A start that the
+        run before this one made already (it continued as new before hearing back) is refused
+        by its workflow id, so each notification is delivered once."""
+        while True:
+            await workflow.wait_condition(lambda: self._unnotified() or self._finishing)
+            if not self._unnotified():
+                return
+            through = self._case.events[-1].sequence
+            found = notifications(self._case, self._notified_through)
+            await asyncio.gather(*(self._start_delivery(n) for n in found))
+            self._notified_through = through
+
+    async def _start_delivery(self, notification: Notification) -> None:
+        try:
+            await workflow.start_child_workflow(
+                NotificationDelivery.run,
+                notification,
+                id=delivery_workflow_id(notification),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+
+    def _unnotified(self) -> bool:
+        return self._case.events[-1].sequence > self._notified_through
+
+    def _confirmed(self) -> int | Confirmed:
+        if not self._notifying:
+            return self._projected_through
+        return Confirmed(
+            projected_through=self._projected_through, notified_through=self._notified_through
+        )
+
+    async def _finish_background_work(
+        self, projector: "asyncio.Task[None]", notifier: "asyncio.Task[None] | None"
+    ) -> None:
         self._finishing = True
         await projector
+        if notifier is not None:
+            await notifier
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested()

@@ -12,6 +12,7 @@ from web.pages import (
     queue,
     scorecards,
     stats,
+    webhooks,
 )
 
 PAGES = (
@@ -25,5 +26,6 @@ PAGES = (
     consultations.router,
     stats.router,
     scorecards.router,
+    webhooks.router,
     public.router,
 )
