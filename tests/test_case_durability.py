@@ -2,15 +2,13 @@
 
 import asyncio
 import threading
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -145,7 +143,7 @@ async def test_search_attributes_describe_the_case_without_personal_data(
     assert found == [case.handle.id]
 
 
-# ---- planning as a local activity (workflows.case.LOCAL_PLANNING_PATCH) ------------------------
+# ---- a read-model outage ----------------------------------------------------------------------
 
 
 def _worker(
@@ -153,80 +151,15 @@ def _worker(
     task_queue: str,
     calendar: WorkingCalendar,
     project_case: Callable[..., None],
-    *,
-    before_patches: bool = False,
 ) -> Worker:
-    """A worker like `worker.build_worker`'s with its own projection activity; with
-    `before_patches` it leaves new `workflow.patched` ids inactive, as the code before them ran."""
+    """A worker like `worker.build_worker`'s with its own projection activity."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
         activities=[CalendarActivities(calendar).plan_clocks, project_case],
         activity_executor=ThreadPoolExecutor(max_workers=2),
-        patch_activation_callback=(lambda _: False) if before_patches else None,
     )
-
-
-def _activities(history: WorkflowHistory) -> Counter[str]:
-    """Ordinary activities scheduled, by name, and local ones, as `local`."""
-    kinds: Counter[str] = Counter()
-    for event in history.events:
-        if event.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            kinds[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
-        elif event.marker_recorded_event_attributes.marker_name == "core_local_activity":
-            kinds["local"] += 1
-    return kinds
-
-
-async def test_a_case_started_before_local_planning_keeps_the_ordinary_activity(
-    dev_env: WorkflowEnvironment,
-    task_queue: str,
-    calendar: WorkingCalendar,
-    history_log: HistoryLog,
-    read_model: sessionmaker[Session],
-) -> None:
-    """A run begun when planning was an ordinary activity replays on the new worker and carries
-    on with it; a new run (a new case, or the same case continued as new) plans locally."""
-    projection = ProjectionActivities(read_model, calendar, Settings().review_working_days)
-    now = await dev_env.get_current_time()
-    async with _worker(
-        dev_env.client, task_queue, calendar, projection.project_case, before_patches=True
-    ):
-        old = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
-        first_run = dev_env.client.get_workflow_handle(
-            old.handle.id, run_id=(await old.handle.describe()).run_id
-        )
-        await old.act(
-            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
-        )
-        await wait_until_projected(read_model, old)
-    before = _activities(await first_run.fetch_history())
-
-    async with make_worker(dev_env.client, task_queue, calendar, read_model):
-        # Planned (the handling clock starts), in the same run: the suite's dev server
-        # suggests continuing as new only after 40 events.
-        await old.act(SignForWork(request_id=request_id(), actor=department(MARKET)))
-        await old.act(
-            CompleteWork(request_id=request_id(), actor=department(MARKET), result="已处理")
-        )
-        new = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
-        await new.act(
-            Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)
-        )
-        await wait_until_projected(read_model, old)
-        await wait_until_projected(read_model, new)
-
-    after = _activities(await first_run.fetch_history())
-    assert before["local"] == after["local"] == 0, after
-    assert after["plan_clocks"] > before["plan_clocks"] >= 1, (before, after)
-    latest = await old.handle.describe()
-    if latest.run_id != first_run.run_id:
-        assert "plan_clocks" not in _activities(await old.handle.fetch_history())
-    started_new = _activities(await new.handle.fetch_history())
-    assert "plan_clocks" not in started_new, started_new
-    assert started_new["local"] >= 1  # planning the dispatch
-    assert started_new["project_case"] >= 1  # projection stays an ordinary activity
 
 
 async def test_a_read_model_outage_delays_projection_not_the_case(

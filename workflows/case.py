@@ -62,13 +62,6 @@ PROJECTION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 PLANNING_RETRY = RetryPolicy(
     maximum_attempts=5, non_retryable_error_types=[Refusal.CALENDAR_DATA_MISSING.value]
 )
-# Since this patch, planning runs as a local activity: in the worker, inside the workflow task
-# of the action that needs it, instead of a schedule → dispatch → completion → new workflow task
-# round trip through the server. Its five attempts (backoffs 1+2+4+8 s) stay within that task.
-# Runs started before it replay (and keep) the ordinary activity: `workflow.patched` memoizes the
-# first answer for the whole run. Projection stays an ordinary activity: as a local one, every
-# action's answer would wait for the read-model write (measured slower, docs/performance.md).
-LOCAL_PLANNING_PATCH = "planning-as-local-activity"
 # Since this patch, the case tells departments about their work (domain.notifications, delivered
 # to their webhooks): one NotificationDelivery child workflow per notification, abandoned to run
 # on its own, so neither a slow receiver nor its retries hold the case, and a delivery outlives
@@ -225,10 +218,6 @@ class CaseWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested()
-
-    def _local_planning(self) -> bool:
-        """Whether this run plans with a local activity (see the patch above)."""
-        return workflow.patched(LOCAL_PLANNING_PATCH)
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -450,24 +439,13 @@ class CaseWorkflow:
 
     async def _plan(self, needs: PlanningNeeds) -> Planning:
         try:
-            planning: Planning
-            if self._local_planning():
-                # Fails as an ordinary activity does: an ActivityError with the cause.
-                planning = await workflow.execute_local_activity(
-                    "plan_clocks",
-                    needs,
-                    result_type=Planning,
-                    start_to_close_timeout=PLANNING_TIMEOUT,
-                    retry_policy=PLANNING_RETRY,
-                )
-            else:
-                planning = await workflow.execute_activity(
-                    "plan_clocks",
-                    needs,
-                    result_type=Planning,
-                    start_to_close_timeout=PLANNING_TIMEOUT,
-                    retry_policy=PLANNING_RETRY,
-                )
+            planning: Planning = await workflow.execute_activity(
+                "plan_clocks",
+                needs,
+                result_type=Planning,
+                start_to_close_timeout=PLANNING_TIMEOUT,
+                retry_policy=PLANNING_RETRY,
+            )
         except ActivityError as failed:
             cause = failed.cause
             if isinstance(cause, ApplicationError) and cause.type:
