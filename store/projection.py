@@ -5,7 +5,7 @@ New events are sealed into the case's hash chain as they are inserted (see store
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain.calendar import CalendarDataMissing, WorkingCalendar
@@ -47,6 +47,7 @@ def write_projection(
     Raises PreviousEventMissing if the first new event's predecessor is not stored.
     """
     case_no = projection.case.case_no
+    _hold_case(session, case_no)
     current = session.get(CaseRecord, case_no)
     if current is not None and current.last_event_sequence > projection.case.last_event_sequence:
         return  # a late retry of an older projection: the rows are already newer
@@ -70,6 +71,20 @@ def write_projection(
     session.flush()
     tallies.record_change(session, case_no, before)
     _append_events(session, case_no, projection.events)
+
+
+def _hold_case(session: Session, case_no: str) -> None:
+    """Keep other writers of this case waiting until commit, before anything is read: an attempt
+    that timed out may still be running beside its retry, and both would otherwise add the same
+    change to the tallies. SQLite: take the database's write lock now (BEGIN IMMEDIATE);
+    PostgreSQL: a transaction lock on the case number, which holds before its row exists."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:case_no))"), {"case_no": case_no}
+        )
+    elif not getattr(connection.connection.dbapi_connection, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _append_events(session: Session, case_no: str, events: tuple[CaseEvent, ...]) -> None:

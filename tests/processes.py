@@ -355,7 +355,10 @@ class Loop:
 
     async def _public_page_shows(self, case: DrivenCase) -> bool:
         try:
-            response = await self.http.get(f"{self._base()}/api/v1/public/cases/{case.lookup_code}")
+            async with self._limit:  # uncapped, a hundred waiting cases exhaust the API's pool
+                response = await self.http.get(
+                    f"{self._base()}/api/v1/public/cases/{case.lookup_code}"
+                )
         except httpx.TransportError:  # process gone, or not listening yet
             return False
         return response.status_code == 200

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -148,15 +149,23 @@ def make_worker(
     )
 
 
-def assert_tallies_match_rows(sessions: sessionmaker[Session]) -> None:
-    """The tallies the projection kept change by change are what counting the rows gives."""
-    with sessions() as session:
-        kept = _tallies(session)
-        zone = tally_zone(session)
-        assert zone is not None, "the tallies were never counted"
-        recount(session, zone)
-        assert _tallies(session) == kept
-        session.rollback()
+def assert_tallies_match_rows(sessions: sessionmaker[Session], within: float = 30) -> None:
+    """The tallies the projection kept change by change are what counting the rows gives. A
+    projection may commit between reading them and counting (SQLite reads outside a
+    transaction), so a difference must last `within` seconds to fail."""
+    deadline = monotonic() + within
+    while True:
+        with sessions() as session:
+            kept = _tallies(session)
+            zone = tally_zone(session)
+            assert zone is not None, "the tallies were never counted"
+            recount(session, zone)
+            counted = _tallies(session)
+            session.rollback()
+        if counted == kept or monotonic() > deadline:
+            break
+        sleep(0.5)
+    assert counted == kept
 
 
 def _tallies(session: Session) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
