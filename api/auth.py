@@ -19,6 +19,7 @@ from domain.model import Role
 from gridloop import tokens
 from gridloop.access import Principal
 from gridloop.admission import LoginThrottle, Throttled, client_address
+from gridloop.secrets import bearer_secret_hash
 from store.models import ApiTokenRecord, UserRecord
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -150,7 +151,7 @@ def _from_access_token(session: Session, key: str, token: str) -> Principal | No
 def _from_api_token(session: Session, token: str) -> Principal | None:
     record = session.scalar(
         select(ApiTokenRecord).where(
-            ApiTokenRecord.token_hash == tokens.token_hash(token),
+            ApiTokenRecord.token_hash == bearer_secret_hash(token),
             ApiTokenRecord.revoked_at.is_(None),
         )
     )

@@ -3,15 +3,14 @@ service requests with one as `api_key`. The key is shown once, only its hash is 
 revoked key stops working at once. The key's name identifies the client: its reports are filed
 as reported by `open311:<name>`."""
 
-import hashlib
 import re
-import secrets
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridloop.secrets import bearer_secret_hash, new_bearer_secret
 from store.models import Open311KeyRecord
 
 PREFIX = "o311_"
@@ -48,22 +47,21 @@ def issue_key(session: Session, name: str) -> IssuedKey:
         raise InvalidKeyName(name)
     if _valid(session, name) is not None:
         raise DuplicateKeyName(name)
-    key = f"{PREFIX}{secrets.token_urlsafe(32)}"
+    key = new_bearer_secret(PREFIX)
     session.add(
         Open311KeyRecord(
-            key_hash=key_hash(key), name=name, created_at=datetime.now(UTC), revoked_at=None
+            key_hash=bearer_secret_hash(key),
+            name=name,
+            created_at=datetime.now(UTC),
+            revoked_at=None,
         )
     )
     return IssuedKey(key=key, name=name)
 
 
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def key_holder(session: Session, key: str) -> str | None:
     """The name of the valid key `key` is; None for an unknown or revoked one."""
-    record = session.get(Open311KeyRecord, key_hash(key))
+    record = session.get(Open311KeyRecord, bearer_secret_hash(key))
     if record is None or record.revoked_at is not None:
         return None
     return record.name

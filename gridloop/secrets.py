@@ -2,6 +2,7 @@
 development so that tokens survive a restart."""
 
 import contextlib
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -40,3 +41,14 @@ def _development_key(path: Path) -> str:
             os.link(draft, path)
         draft.unlink()
     return path.read_text(encoding="ascii").strip()
+
+
+def new_bearer_secret(prefix: str) -> str:
+    """A secret a client presents as it is (an API token, an Open311 key): `prefix` says what
+    it is, so a leaked one can be recognised."""
+    return f"{prefix}{secrets.token_urlsafe(32)}"
+
+
+def bearer_secret_hash(secret: str) -> str:
+    """What is stored of a bearer secret: enough to recognise it, never to present it."""
+    return hashlib.sha256(secret.encode()).hexdigest()

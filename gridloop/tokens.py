@@ -1,14 +1,13 @@
 """Departments' long-lived API tokens (`gridloop api-token`): the token is shown once, only its
 hash is kept, and a revoked token stops working at once."""
 
-import hashlib
-import secrets
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridloop.secrets import bearer_secret_hash, new_bearer_secret
 from store.models import ApiTokenRecord, DepartmentRecord
 
 PREFIX = "gl_"
@@ -40,10 +39,10 @@ def create_token(session: Session, department: str, name: str) -> IssuedToken:
         raise UnknownDepartment(department)
     if _valid(session, department, name):
         raise DuplicateTokenName(name)
-    token = f"{PREFIX}{secrets.token_urlsafe(32)}"
+    token = new_bearer_secret(PREFIX)
     session.add(
         ApiTokenRecord(
-            token_hash=token_hash(token),
+            token_hash=bearer_secret_hash(token),
             department_code=department,
             name=name,
             created_at=datetime.now(UTC),
@@ -51,10 +50,6 @@ def create_token(session: Session, department: str, name: str) -> IssuedToken:
         )
     )
     return IssuedToken(token=token, department=department, name=name)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def list_tokens(session: Session) -> list[TokenListing]:
