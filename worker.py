@@ -35,13 +35,15 @@ def build_worker(
         database_url(settings.database_url, settings.data_dir), migrate=settings.migrate_on_start
     )
     webhooks = WebhookActivities(sessions, settings)
+    projection = ProjectionActivities(sessions, calendar, settings.review_working_days)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[CaseWorkflow, NotificationDelivery],
         activities=[
             CalendarActivities(calendar).plan_clocks,
-            ProjectionActivities(sessions, calendar, settings.review_working_days).project_case,
+            projection.project_changes,
+            projection.project_case,
             webhooks.plan_delivery,
             webhooks.deliver_notification,
             webhooks.record_delivery_failure,

@@ -4,8 +4,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from domain.calendar import WorkingCalendar
-from domain.projection import CaseProjection
+from domain.projection import CaseProjection, ChangesProjected, ProjectChanges
 from store.projection import write_projection
+from store.webhooks import departments_with_webhooks
 
 
 class ProjectionActivities:
@@ -19,7 +20,22 @@ class ProjectionActivities:
         self._calendar = calendar
         self._review_working_days = review_working_days
 
+    @activity.defn(name="project_changes")
+    def project_changes(self, changes: ProjectChanges) -> ChangesProjected:
+        notifications = changes.notifications
+        with self._sessions.begin() as session:
+            write_projection(session, changes.projection, self._calendar, self._review_working_days)
+            listening = (
+                departments_with_webhooks(session, (n.department for n in notifications))
+                if notifications
+                else set()
+            )
+        return ChangesProjected(
+            to_deliver=tuple(n for n in notifications if n.department in listening)
+        )
+
     @activity.defn(name="project_case")
     def project_case(self, projection: CaseProjection) -> None:
+        """For case runs begun before `project_changes` (workflows.case)."""
         with self._sessions.begin() as session:
             write_projection(session, projection, self._calendar, self._review_working_days)

@@ -14,6 +14,7 @@ from domain.model import (
     Status,
     Tier,
 )
+from domain.notifications import Notification
 from domain.state import Assignment, CaseState
 
 
@@ -92,6 +93,19 @@ class CaseProjection(Frozen):
     assignments: tuple[AssignmentRow, ...]
     review: ReviewRow | None
     events: tuple[CaseEvent, ...]
+
+
+class ProjectChanges(Frozen):
+    """One projection write and the notifications its events make. The write answers, from the
+    same transaction, which of them a department has a webhook for: the case starts a delivery
+    only for those, not one per notification."""
+
+    projection: CaseProjection
+    notifications: tuple[Notification, ...] = ()
+
+
+class ChangesProjected(Frozen):
+    to_deliver: tuple[Notification, ...] = ()
 
 
 def project(case: CaseState, after_sequence: int = 0) -> CaseProjection:

@@ -6,7 +6,7 @@ by the delivery activities (activities/webhooks.py); the API and the console rea
 """
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -88,6 +88,20 @@ def active_webhook_ids(session: Session, department: str) -> list[str]:
             select(WebhookRecord.id)
             .where(WebhookRecord.department == department, WebhookRecord.revoked_at.is_(None))
             .order_by(WebhookRecord.created_at, WebhookRecord.id)
+        )
+    )
+
+
+def departments_with_webhooks(session: Session, departments: Iterable[str]) -> set[str]:
+    """Those of `departments` with at least one active webhook."""
+    return set(
+        session.scalars(
+            select(WebhookRecord.department)
+            .where(
+                WebhookRecord.department.in_(set(departments)),
+                WebhookRecord.revoked_at.is_(None),
+            )
+            .distinct()
         )
     )
 

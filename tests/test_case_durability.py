@@ -17,7 +17,7 @@ from activities.projection import ProjectionActivities
 from domain.calendar import WorkingCalendar
 from domain.messages import AddProgressNote, CompleteWork, Dispatch, SignForWork
 from domain.model import Stage, Status
-from domain.projection import CaseProjection
+from domain.projection import ChangesProjected, ProjectChanges
 from gridloop.settings import Settings
 from store.models import CaseEventRecord
 from tests.driver import CaseUnderTest, wait_until_projected
@@ -150,14 +150,14 @@ def _worker(
     client: Client,
     task_queue: str,
     calendar: WorkingCalendar,
-    project_case: Callable[..., None],
+    project_changes: Callable[..., ChangesProjected],
 ) -> Worker:
     """A worker like `worker.build_worker`'s with its own projection activity."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflow],
-        activities=[CalendarActivities(calendar).plan_clocks, project_case],
+        activities=[CalendarActivities(calendar).plan_clocks, project_changes],
         activity_executor=ThreadPoolExecutor(max_workers=2),
     )
 
@@ -175,17 +175,17 @@ async def test_a_read_model_outage_delays_projection_not_the_case(
     failures = {"left": 4}
     lock = threading.Lock()
 
-    @activity.defn(name="project_case")
-    def project_case(projection: CaseProjection) -> None:
+    @activity.defn(name="project_changes")
+    def project_changes(changes: ProjectChanges) -> ChangesProjected:
         with lock:
             failing = failures["left"] > 0
             failures["left"] -= failing
         if failing:
             raise RuntimeError("the read model is down")
-        real.project_case(projection)
+        return real.project_changes(changes)
 
     now = await dev_env.get_current_time()
-    async with _worker(dev_env.client, task_queue, calendar, project_case):
+    async with _worker(dev_env.client, task_queue, calendar, project_changes):
         case = await CaseUnderTest.start(dev_env, task_queue, case_input(now), history_log)
         await case.act(
             Dispatch(request_id=request_id(), actor=coordinator(), lead_department=MARKET)

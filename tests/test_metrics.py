@@ -338,7 +338,7 @@ async def test_worker_and_api_processes_each_expose_their_figures(
             from_api = await scrape(http)
         queue = cluster.task_queue
         workflow_tasks = {"task_queue": queue, "workflow_type": "CaseWorkflow"}
-        projections = {"task_queue": queue, "activity_type": "project_case"}
+        projections = {"task_queue": queue, "activity_type": "project_changes"}
         from_worker: Samples = {}
 
         async def worker_latencies() -> bool:

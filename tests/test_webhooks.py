@@ -60,7 +60,7 @@ from tests.console_driver import Console
 from tests.histories import HistoryLog
 from tests.support import at, case_input, coordinator, department, request_id
 from worker import build_worker
-from workflows.case import CaseWorkflow, workflow_id
+from workflows.case import NOTIFICATIONS_PATCH, CaseWorkflow, workflow_id
 from workflows.notification import NotificationDelivery
 
 # ---- which events notify whom --------------------------------------------------------------
@@ -355,6 +355,13 @@ async def register(api: ApiDriver, user: str, url: str, **fields: str) -> dict[s
     return registered
 
 
+async def dispatch_jointly(api: ApiDriver, case_no: str) -> None:
+    """Market supervision leads, health assists."""
+    await api.act(
+        COORDINATOR, case_no, "dispatch", {"lead_department": MARKET, "co_departments": [HEALTH]}
+    )
+
+
 async def deliveries(api: ApiDriver, user: str, **params: str) -> list[dict[str, Any]]:
     response = await api.call("GET", "/api/v1/webhooks/deliveries", user, params=params)
     assert response.status_code == 200, response.text
@@ -384,12 +391,7 @@ async def test_notifications_are_signed_retried_and_logged_once_delivered(stack:
         assert market["department"] == MARKET
         assert market["secret"].startswith("whsec_")
         case_no = (await api.report())["case_no"]
-        await api.act(
-            COORDINATOR,
-            case_no,
-            "dispatch",
-            {"lead_department": MARKET, "co_departments": [HEALTH]},
-        )
+        await dispatch_jointly(api, case_no)
         await api.wait_projected(case_no)  # the API urges work the read model shows
         urged = await api.call(
             "POST",
@@ -636,6 +638,50 @@ async def _children_started(client: Client, case_no: str) -> int:
     return total
 
 
+def _worker_of_earlier_code(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    calendar: WorkingCalendar,
+    sessions: sessionmaker[Session],
+    patches: frozenset[str],
+) -> Worker:
+    """A worker that starts new runs with only `patches` of the case workflow, as the code
+    before the others did."""
+    projection = ProjectionActivities(sessions, calendar, settings.review_working_days)
+    webhooks = WebhookActivities(sessions, settings)
+    return Worker(
+        env.client,
+        task_queue=settings.task_queue,
+        workflows=[CaseWorkflow, NotificationDelivery],
+        activities=[
+            CalendarActivities(calendar).plan_clocks,
+            projection.project_case,
+            webhooks.plan_delivery,
+            webhooks.deliver_notification,
+            webhooks.record_delivery_failure,
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+        patch_activation_callback=lambda patch: patch.patch_id in patches,
+    )
+
+
+async def test_only_departments_with_a_webhook_cost_the_case_a_delivery(
+    stack: ApiDriver, dev_env: WorkflowEnvironment
+) -> None:
+    api = stack
+    with Receiver(lambda _path, _attempt: 200) as receiver:
+        await register(api, MARKET, receiver.url("/market"))
+        case_no = (await api.report())["case_no"]
+        await dispatch_jointly(api, case_no)
+        await settled(api, case_no, 1)
+        await api.wait_projected(case_no)
+
+    assert [(r.path, r.headers["x-gridloop-event"]) for r in receiver.received] == [
+        ("/market", "assigned")
+    ]
+    assert await _children_started(dev_env.client, case_no) == 1
+
+
 async def test_a_case_started_before_notifications_keeps_its_old_path(
     dev_env: WorkflowEnvironment,
     task_queue: str,
@@ -647,21 +693,8 @@ async def test_a_case_started_before_notifications_keeps_its_old_path(
     """A run begun by code before the notifications patch replays on the new worker and goes on
     without notifying; a new case notifies."""
     settings = webhook_settings(task_queue, tmp_path)
-    projection = ProjectionActivities(fresh_county, calendar, settings.review_working_days)
-    webhooks = WebhookActivities(fresh_county, settings)
-    before_patches = Worker(
-        dev_env.client,
-        task_queue=task_queue,
-        workflows=[CaseWorkflow, NotificationDelivery],
-        activities=[
-            CalendarActivities(calendar).plan_clocks,
-            projection.project_case,
-            webhooks.plan_delivery,
-            webhooks.deliver_notification,
-            webhooks.record_delivery_failure,
-        ],
-        activity_executor=ThreadPoolExecutor(max_workers=4),
-        patch_activation_callback=lambda _: False,
+    before_patches = _worker_of_earlier_code(
+        dev_env, settings, calendar, fresh_county, patches=frozenset()
     )
     with Receiver(lambda _path, _attempt: 200) as receiver:
         async with webhook_api(dev_env, settings, fresh_county, history_log) as api:
@@ -682,3 +715,79 @@ async def test_a_case_started_before_notifications_keeps_its_old_path(
     assert [r.document["case_no"] for r in receiver.received] == [new]
     assert await _children_started(dev_env.client, old) == 0
     assert await _children_started(dev_env.client, new) == 1
+
+
+async def test_a_case_notifying_every_department_goes_on_doing_so(
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    fresh_county: sessionmaker[Session],
+    tmp_path: Path,
+    history_log: HistoryLog,
+) -> None:
+    """A run begun before the webhook routing patch keeps starting a delivery for every
+    notification, on the new worker too; the departments with a webhook hear the same."""
+    settings = webhook_settings(task_queue, tmp_path)
+    before_routing = _worker_of_earlier_code(
+        dev_env, settings, calendar, fresh_county, patches=frozenset({NOTIFICATIONS_PATCH})
+    )
+    with Receiver(lambda _path, _attempt: 200) as receiver:
+        async with webhook_api(dev_env, settings, fresh_county, history_log) as api:
+            await register(api, MARKET, receiver.url("/market"))
+            async with before_routing:
+                case_no = (await api.report())["case_no"]
+                await dispatch_jointly(api, case_no)
+                await settled(api, case_no, 1)
+            async with build_worker(
+                dev_env.client, settings, calendar=calendar, sessions=fresh_county
+            ):
+                await api.act(COORDINATOR, case_no, "escalate", {"reason": "升级"})
+                await settled(api, case_no, 2)
+                await api.wait_projected(case_no)
+
+    assert [(r.path, r.headers["x-gridloop-event"]) for r in receiver.received] == [
+        ("/market", "assigned"),
+        ("/market", "escalated"),
+    ]
+    # The suite's dev server may have the case continue as new before the escalation: a run begun
+    # by this code routes by webhooks.
+    # A run that continued as new before hearing that its deliveries started has the next run
+    # start them again (and be refused as duplicates): what counts is the run that first did.
+    runs = await _deliveries_started_by_run(dev_env.client, case_no)
+    routed_when_first_started: dict[str, bool] = {}
+    for routed, started in runs:
+        for delivery in started:
+            routed_when_first_started.setdefault(delivery, routed)
+
+    def sequence(delivery: str) -> int:
+        return int(delivery.removeprefix(f"notify-{case_no}-").split("-")[0])
+
+    dispatch, escalation = sorted(
+        (d for d in routed_when_first_started if d.endswith(MARKET)), key=sequence
+    )
+    to_health = sorted((d for d in routed_when_first_started if d.endswith(HEALTH)), key=sequence)
+    assert not runs[0][0], "the first run was begun by the earlier code"
+    assert sequence(to_health[0]) == sequence(dispatch)
+    assert len(to_health) == (1 if routed_when_first_started[escalation] else 2)
+
+
+async def _deliveries_started_by_run(client: Client, case_no: str) -> list[tuple[bool, list[str]]]:
+    """Oldest run first: whether the run projected with webhook routing, and the workflow ids of
+    the deliveries it started."""
+    scheduled = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    started = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    runs: list[tuple[bool, list[str]]] = []
+    async for run in client.list_workflows(f"WorkflowId = '{workflow_id(case_no)}'"):
+        history = await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
+        routed = any(
+            e.activity_task_scheduled_event_attributes.activity_type.name == "project_changes"
+            for e in history.events
+            if e.event_type == scheduled
+        )
+        deliveries = [
+            e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+            for e in history.events
+            if e.event_type == started
+        ]
+        runs.append((run.start_time, routed, deliveries))
+    return [(routed, deliveries) for _, routed, deliveries in sorted(runs)]

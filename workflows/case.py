@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.model import Frozen, Stage
     from domain.notifications import Notification, notifications
-    from domain.projection import project
+    from domain.projection import ChangesProjected, ProjectChanges, project
     from domain.state import CaseState, Flags
     from workflows import search_attributes as sa
     from workflows.notification import NotificationDelivery, delivery_workflow_id
@@ -68,6 +68,12 @@ PLANNING_RETRY = RetryPolicy(
 # this run. Asked once, as a run starts: runs begun before it never notify, and continue as new
 # with their old arguments; the run after them notifies from the first event it did not carry.
 NOTIFICATIONS_PATCH = "department-notifications"
+# Since this patch, the projection write says which notifications have a webhook to go to, and the
+# case starts deliveries for those alone: most departments have none, and a child workflow for
+# each of their notifications cost every dispatch, urge and escalation several server round
+# trips (docs/performance.md). Runs begun before it keep a notifier of their own that starts a
+# delivery for every notification.
+WEBHOOK_ROUTING_PATCH = "notify-departments-with-webhooks"
 
 
 class Confirmed(Frozen):
@@ -110,6 +116,7 @@ class CaseWorkflow:
             # Carried from a run without notifications: what it saw is not news any more.
             self._notified_through = self._case.events[-1].sequence if carried else 0
         self._notifying = False
+        self._routing_by_webhooks = False
         self._finishing = False
 
     @workflow.run
@@ -118,9 +125,14 @@ class CaseWorkflow:
     ) -> CaseSummary:
         """`carried` and `confirmed` come from a previous run that continued as new."""
         self._notifying = workflow.patched(NOTIFICATIONS_PATCH)
+        self._routing_by_webhooks = self._notifying and workflow.patched(WEBHOOK_ROUTING_PATCH)
         self._publish()
         projector = asyncio.create_task(self._project_changes())
-        notifier = asyncio.create_task(self._notify_departments()) if self._notifying else None
+        notifier = (
+            asyncio.create_task(self._notify_departments())
+            if self._notifying and not self._routing_by_webhooks
+            else None
+        )
         while self._case.stage is not Stage.ARCHIVED:
             await self._sleep_until_next_thing()
             async with self._lock:
@@ -156,11 +168,15 @@ class CaseWorkflow:
 
     async def _project_changes(self) -> None:
         """Write new events to the read model, in batches, beside the main loop: a read-model
-        outage delays the lists and dashboards, never an SLA timer."""
+        outage delays the lists and dashboards, never an SLA timer. Then start the deliveries
+        the write found a webhook for."""
         while True:
-            await workflow.wait_condition(lambda: self._unprojected() or self._finishing)
-            if not self._unprojected():
+            await workflow.wait_condition(lambda: self._unconfirmed() or self._finishing)
+            if not self._unconfirmed():
                 return
+            if self._routing_by_webhooks:
+                await self._project_and_notify()
+                continue
             projection = project(self._case, self._projected_through)
             await workflow.execute_activity(
                 "project_case",
@@ -170,13 +186,34 @@ class CaseWorkflow:
             )
             self._projected_through = projection.case.last_event_sequence
 
+    async def _project_and_notify(self) -> None:
+        through = self._case.events[-1].sequence
+        changes = ProjectChanges(
+            projection=project(self._case, self._projected_through),
+            notifications=tuple(notifications(self._case, self._notified_through)),
+        )
+        projected = await workflow.execute_activity(
+            "project_changes",
+            changes,
+            result_type=ChangesProjected,
+            start_to_close_timeout=PROJECTION_TIMEOUT,
+            retry_policy=PROJECTION_RETRY,
+        )
+        self._projected_through = through
+        await asyncio.gather(*(self._start_delivery(n) for n in projected.to_deliver))
+        self._notified_through = through
+
+    def _unconfirmed(self) -> bool:
+        return self._unprojected() or (self._routing_by_webhooks and self._unnotified())
+
     def _unprojected(self) -> bool:
         return self._case.events[-1].sequence > self._projected_through
 
     async def _notify_departments(self) -> None:
-        """Start a delivery for each new notification, beside the main loop. A start that the
-        run before this one made already (it continued as new before hearing back) is refused
-        by its workflow id, so each notification is delivered once."""
+        """For runs begun before the webhook routing patch: start a delivery for each new
+        notification, beside the main loop. A start that the run before this one made already
+        (it continued as new before hearing back) is refused by its workflow id, so each
+        notification is delivered once."""
         while True:
             await workflow.wait_condition(lambda: self._unnotified() or self._finishing)
             if not self._unnotified():
