@@ -32,8 +32,10 @@ async def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     # Temporal Core's warnings go through logging (stderr), not onto the table on stdout.
     install_temporal_runtime(settings)
     sizes = sizes_from(args)
-    # httpx logs every request at INFO: thousands of lines that would drown the table.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx and gridloop's request log log every request at INFO, alembic every migration of
+    # the bench's databases: thousands of lines that would drown the table.
+    for noisy in ("httpx", "gridloop.http", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     report = Report()
     print(
         f"gridloop bench on {platform.node()}: Python {platform.python_version()}, "
