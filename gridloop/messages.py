@@ -99,6 +99,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "案件引擎暂时不可用，请稍后重试。",
         "en": "The case engine is unavailable; try again shortly.",
     },
+    "case_unreadable": {
+        "zh-CN": "案件 {case_no} 的流程暂时无法读取，请稍后重试；如持续出现，请联系系统管理员。",
+        "en": "Case {case_no} cannot be read right now; try again shortly, and tell an "
+        "administrator if this persists.",
+    },
     "internal_error": {
         "zh-CN": "系统内部错误，案件未作任何改动。",
         "en": "Internal error; the case is unchanged.",

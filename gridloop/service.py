@@ -17,7 +17,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,6 +33,7 @@ from domain.model import Role
 from gridloop import cases, intake, metrics
 from gridloop.access import Principal, may_see
 from gridloop.admission import IntakeLimiter, Saturated
+from gridloop.logging import get_logger
 from gridloop.settings import Settings
 from store import queries
 from store.models import CaseRecord, DepartmentRecord
@@ -76,6 +82,8 @@ _NEW_DEPARTMENT_FIELDS = (
 
 # How long `projected` waits for the read model: it follows the workflow within moments.
 PROJECTION_POLLS, PROJECTION_POLL_SECONDS = 30, 0.1
+
+log = get_logger(__name__)
 
 # Temporal answers a client could get while the server or its history is busy or restarting.
 _TRANSIENT = (
@@ -300,6 +308,11 @@ async def _temporal_errors(handle: WorkflowHandle[Any, Any], case_no: str) -> As
         if isinstance(cause, ApplicationError) and cause.type and cause.type != "internal_error":
             raise Refused(refusal_kind(cause.type), cause.type, _refusal_params(cause)) from failed
         raise Refused(RefusalKind.INTERNAL, "internal_error") from failed
+    except WorkflowQueryFailedError as failed:
+        # The worker's code cannot answer for this case (a failing workflow task, or code that
+        # no longer matches it): an operator's matter, and the caller can only wait.
+        log.error("case query failed", case_no=case_no, reason=str(failed))
+        raise Refused(RefusalKind.UNAVAILABLE, "case_unreadable", {"case_no": case_no}) from failed
     except RPCError as failed:
         if failed.status is RPCStatusCode.NOT_FOUND:
             raise await _archived_or_missing(handle, case_no) from failed

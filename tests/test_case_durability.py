@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,8 +19,11 @@ from domain.calendar import WorkingCalendar
 from domain.messages import AddProgressNote, CompleteWork, Dispatch, SignForWork
 from domain.model import Stage, Status
 from domain.projection import ChangesProjected, ProjectChanges
+from gridloop import cases
 from gridloop.settings import Settings
 from store.models import CaseEventRecord
+from tests.api_driver import COORDINATOR, ApiDriver
+from tests.changed_workflow import CaseWorkflowChangedCarelessly
 from tests.driver import CaseUnderTest, wait_until_projected
 from tests.histories import HistoryLog
 from tests.support import case_input, coordinator, department, make_worker, policy, request_id
@@ -200,3 +204,21 @@ async def test_a_read_model_outage_delays_projection_not_the_case(
         await wait_until_projected(read_model, case)
         assert (await case.case()).status is Status.HANDLING
     assert failures["left"] == 0
+
+
+# ---- a case its worker cannot read ------------------------------------------------------------
+
+
+async def test_a_case_its_worker_cannot_answer_for_is_a_typed_503(
+    api: ApiDriver, dev_env: WorkflowEnvironment
+) -> None:
+    """Workflow code that cannot answer the case's query (here: a changed workflow without it)
+    makes reading the case a typed 503 with Retry-After, not an unhandled 500."""
+    queue = f"changed-{uuid.uuid4().hex[:8]}"
+    case = case_input(await dev_env.get_current_time())
+    await cases.start_case(dev_env.client, case, queue)
+    async with Worker(dev_env.client, task_queue=queue, workflows=[CaseWorkflowChangedCarelessly]):
+        response = await api.call("GET", f"/api/v1/cases/{case.case_no}", COORDINATOR)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["type"] == "case_unreadable"
+    assert response.headers["Retry-After"]
