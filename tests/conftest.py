@@ -35,6 +35,7 @@ from tests.console_driver import Console
 from tests.driver import CaseUnderTest
 from tests.histories import HistoryLog
 from tests.support import calendar_through, case_input, make_worker, policy, restored_logging
+from worker import build_worker
 from workflows.search_attributes import ALL_KEYS
 
 BIN = Path(sys.executable).parent
@@ -210,6 +211,21 @@ def api_settings(task_queue: str, data_dir: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
+async def serving_api(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    history_log: HistoryLog,
+) -> AsyncIterator[ApiDriver]:
+    """The HTTP app alone, in process; a worker comes from elsewhere."""
+    app = create_app(settings, env.client, sessions)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gridloop.test"
+    ) as http:
+        yield ApiDriver(http, sessions, env, history_log, app)
+
+
+@contextlib.asynccontextmanager
 async def running_api(
     env: WorkflowEnvironment,
     task_queue: str,
@@ -217,14 +233,17 @@ async def running_api(
     sessions: sessionmaker[Session],
     data_dir: Path,
     history_log: HistoryLog,
+    settings: Settings | None = None,
 ) -> AsyncIterator[ApiDriver]:
-    app = create_app(api_settings(task_queue, data_dir), env.client, sessions)
-    transport = httpx.ASGITransport(app=app)
+    """The HTTP app and a worker, both with `settings` (`api_settings` when not given)."""
+    settings = settings or api_settings(task_queue, data_dir)
     async with (
-        make_worker(env.client, task_queue, calendar, sessions),
-        httpx.AsyncClient(transport=transport, base_url="http://gridloop.test") as http,
+        build_worker(
+            env.client, settings, task_queue=task_queue, calendar=calendar, sessions=sessions
+        ),
+        serving_api(env, settings, sessions, history_log) as driver,
     ):
-        yield ApiDriver(http, sessions, env, history_log, app)
+        yield driver
 
 
 @pytest_asyncio.fixture
@@ -239,6 +258,22 @@ async def api(
     """The API over the dev server and the demo county on SQLite."""
     async with running_api(
         dev_env, task_queue, calendar, demo_county, tmp_path, history_log
+    ) as driver:
+        yield driver
+
+
+@pytest_asyncio.fixture
+async def county_api(
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    calendar: WorkingCalendar,
+    fresh_county: sessionmaker[Session],
+    tmp_path: Path,
+    history_log: HistoryLog,
+) -> AsyncIterator[ApiDriver]:
+    """The API over a county of the test's own, so that counts over the read model are exact."""
+    async with running_api(
+        dev_env, task_queue, calendar, fresh_county, tmp_path, history_log
     ) as driver:
         yield driver
 

@@ -6,14 +6,12 @@ import io
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -33,7 +31,7 @@ from gridloop.settings import Settings
 from gridloop.temporal import connect
 from store.models import AssignmentRecord, CaseRecord
 from tests.api_driver import COORDINATOR, GRID_WORKER, MARKET, ApiDriver, new_case
-from tests.conftest import api_settings, running_api
+from tests.conftest import api_settings
 from tests.histories import HistoryLog
 from tests.processes import Cluster, poll
 from tests.stack_process import Up, free_port
@@ -68,22 +66,6 @@ async def scrape(http: httpx.AsyncClient, url: str = "/metrics") -> Samples:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return parse(response.text)
-
-
-@pytest_asyncio.fixture
-async def county_api(
-    dev_env: WorkflowEnvironment,
-    task_queue: str,
-    calendar: WorkingCalendar,
-    fresh_county: sessionmaker[Session],
-    tmp_path: Path,
-    history_log: HistoryLog,
-) -> AsyncIterator[ApiDriver]:
-    """The API over a county of the test's own, so that the read model's figures are exact."""
-    async with running_api(
-        dev_env, task_queue, calendar, fresh_county, tmp_path, history_log
-    ) as driver:
-        yield driver
 
 
 # ---- the figures, in process ---------------------------------------------------------------

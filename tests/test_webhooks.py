@@ -4,7 +4,6 @@ a local port fails the first attempts; the signature is checked as docs/webhooks
 receivers to check it."""
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -18,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import EventType
@@ -45,7 +43,6 @@ from domain.notifications import NotificationEvent, notifications, signature, ur
 from domain.planning import plan
 from domain.state import CaseState
 from gridloop import tokens
-from gridloop.http import create_app
 from gridloop.settings import DEFAULT_BLOCKED_NETWORKS, Settings
 from tests.api_driver import (
     AUDITOR,
@@ -56,6 +53,7 @@ from tests.api_driver import (
     TEST_SECRET_KEY,
     ApiDriver,
 )
+from tests.conftest import running_api, serving_api
 from tests.console_driver import Console
 from tests.histories import HistoryLog
 from tests.support import at, case_input, coordinator, department, request_id
@@ -317,20 +315,6 @@ def webhook_settings(task_queue: str, data_dir: Path, **overrides: Any) -> Setti
     return Settings(**(values | overrides))
 
 
-@contextlib.asynccontextmanager
-async def webhook_api(
-    env: WorkflowEnvironment,
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    history_log: HistoryLog,
-) -> AsyncIterator[ApiDriver]:
-    app = create_app(settings, env.client, sessions)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gridloop.test"
-    ) as http:
-        yield ApiDriver(http, sessions, env, history_log, app)
-
-
 @pytest.fixture
 async def stack(
     dev_env: WorkflowEnvironment,
@@ -341,10 +325,9 @@ async def stack(
     history_log: HistoryLog,
 ) -> AsyncIterator[ApiDriver]:
     settings = webhook_settings(task_queue, tmp_path)
-    async with (
-        webhook_api(dev_env, settings, fresh_county, history_log) as api,
-        build_worker(dev_env.client, settings, calendar=calendar, sessions=fresh_county),
-    ):
+    async with running_api(
+        dev_env, task_queue, calendar, fresh_county, tmp_path, history_log, settings
+    ) as api:
         yield api
 
 
@@ -520,7 +503,7 @@ async def test_registration_is_checked_and_scoped(
     settings = webhook_settings(
         task_queue, tmp_path, webhook_blocked_networks=list(DEFAULT_BLOCKED_NETWORKS)
     )
-    async with webhook_api(dev_env, settings, fresh_county, history_log) as api:
+    async with serving_api(dev_env, settings, fresh_county, history_log) as api:
         refusals = [
             (MARKET, {"url": "ftp://market.example.invalid/x"}, 422, "validation_error"),
             (MARKET, {"url": "https://u:p@market.example.invalid/"}, 422, "validation_error"),
@@ -697,7 +680,7 @@ async def test_a_case_started_before_notifications_keeps_its_old_path(
         dev_env, settings, calendar, fresh_county, patches=frozenset()
     )
     with Receiver(lambda _path, _attempt: 200) as receiver:
-        async with webhook_api(dev_env, settings, fresh_county, history_log) as api:
+        async with serving_api(dev_env, settings, fresh_county, history_log) as api:
             await register(api, MARKET, receiver.url("/market"))
             async with before_patches:
                 old = (await api.report())["case_no"]
@@ -732,7 +715,7 @@ async def test_a_case_notifying_every_department_goes_on_doing_so(
         dev_env, settings, calendar, fresh_county, patches=frozenset({NOTIFICATIONS_PATCH})
     )
     with Receiver(lambda _path, _attempt: 200) as receiver:
-        async with webhook_api(dev_env, settings, fresh_county, history_log) as api:
+        async with serving_api(dev_env, settings, fresh_county, history_log) as api:
             await register(api, MARKET, receiver.url("/market"))
             async with before_routing:
                 case_no = (await api.report())["case_no"]
