@@ -22,17 +22,11 @@ class ProjectionActivities:
 
     @activity.defn(name="project_changes")
     def project_changes(self, changes: ProjectChanges) -> ChangesProjected:
-        notifications = changes.notifications
+        notified = changes.notified_departments
         with self._sessions.begin() as session:
             write_projection(session, changes.projection, self._calendar, self._review_working_days)
-            listening = (
-                departments_with_webhooks(session, (n.department for n in notifications))
-                if notifications
-                else set()
-            )
-        return ChangesProjected(
-            to_deliver=tuple(n for n in notifications if n.department in listening)
-        )
+            listening = departments_with_webhooks(session, notified) if notified else set()
+        return ChangesProjected(listening_departments=tuple(sorted(listening)))
 
     @activity.defn(name="project_case")
     def project_case(self, projection: CaseProjection) -> None:

@@ -14,7 +14,6 @@ from domain.model import (
     Status,
     Tier,
 )
-from domain.notifications import Notification
 from domain.state import Assignment, CaseState
 
 
@@ -96,16 +95,16 @@ class CaseProjection(Frozen):
 
 
 class ProjectChanges(Frozen):
-    """One projection write and the notifications its events make. The write answers, from the
-    same transaction, which of them a department has a webhook for: the case starts a delivery
-    only for those, not one per notification."""
+    """One projection write, and the departments its events notify. The write answers, from
+    the same transaction, which of them have a webhook: the case starts deliveries only to
+    those, not one per notification."""
 
     projection: CaseProjection
-    notifications: tuple[Notification, ...] = ()
+    notified_departments: tuple[str, ...] = ()
 
 
 class ChangesProjected(Frozen):
-    to_deliver: tuple[Notification, ...] = ()
+    listening_departments: tuple[str, ...] = ()
 
 
 def project(case: CaseState, after_sequence: int = 0) -> CaseProjection:

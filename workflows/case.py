@@ -188,9 +188,10 @@ class CaseWorkflow:
 
     async def _project_and_notify(self) -> None:
         through = self._case.events[-1].sequence
+        found = notifications(self._case, self._notified_through)
         changes = ProjectChanges(
             projection=project(self._case, self._projected_through),
-            notifications=tuple(notifications(self._case, self._notified_through)),
+            notified_departments=tuple(sorted({n.department for n in found})),
         )
         projected = await workflow.execute_activity(
             "project_changes",
@@ -200,7 +201,8 @@ class CaseWorkflow:
             retry_policy=PROJECTION_RETRY,
         )
         self._projected_through = through
-        await asyncio.gather(*(self._start_delivery(n) for n in projected.to_deliver))
+        listening = projected.listening_departments
+        await asyncio.gather(*(self._start_delivery(n) for n in found if n.department in listening))
         self._notified_through = through
 
     def _unconfirmed(self) -> bool:
