@@ -56,9 +56,7 @@ class WebhookActivities:
         return DeliveryPlan(
             webhook_ids=tuple(ids),
             retry_initial_seconds=settings.webhook_retry_initial_seconds,
-            retry_maximum_seconds=max(
-                MAX_RETRY_INTERVAL_SECONDS, settings.webhook_retry_initial_seconds
-            ),
+            retry_maximum_seconds=MAX_RETRY_INTERVAL_SECONDS,
             max_attempts=settings.webhook_max_attempts,
             timeout_seconds=settings.webhook_timeout_seconds,
         )

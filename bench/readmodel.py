@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.measure import Report, Stopwatch, percentile
 from store import queries
-from store.db import make_engine, prepare_read_model
+from store.db import make_engine, prepare_read_model, session_factory
 from store.models import AssignmentRecord, CaseRecord, DailyTally, GridRecord, StageTally
 from store.reference import DEMO_COUNTY, load_organisation, seed_organisation
 from store.stats import Grouping, kpis
@@ -239,7 +239,7 @@ def _copy_of(engine: Engine, size: int) -> sessionmaker[Session]:
         source = connection.connection.driver_connection
         assert isinstance(source, sqlite3.Connection), "copies are made of SQLite databases only"
         source.backup(target)
-    return sessionmaker(make_engine(f"sqlite:///{copy}"))
+    return session_factory(make_engine(f"sqlite:///{copy}"))
 
 
 def _measure(

@@ -59,6 +59,8 @@ class _Cell:
     south: float
     east: float
     north: float
+    centre: Point
+    """Of its largest polygon."""
 
     def contains(self, point: Point) -> bool:
         x, y = point
@@ -86,6 +88,7 @@ class GridMap:
                 south=min(y for _, y in points),
                 east=max(x for x, _ in points),
                 north=max(y for _, y in points),
+                centre=centre(max(polygons, key=lambda polygon: abs(_area(polygon[0])))),
             )
 
     @classmethod
@@ -106,9 +109,7 @@ class GridMap:
     def centre(self, code: str) -> Point | None:
         """The centre of the grid's (largest) polygon; None for a grid the map lacks."""
         cell = self._cells.get(code)
-        if cell is None:
-            return None
-        return centre(max(cell.polygons, key=lambda polygon: abs(_area(polygon[0]))))
+        return None if cell is None else cell.centre
 
 
 def _polygons(geometry: dict[str, Any]) -> tuple[Polygon, ...]:

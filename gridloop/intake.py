@@ -115,7 +115,7 @@ async def report_case(
         if policy is None:
             raise UnknownReference("category", new_case.category)
 
-    fingerprint = _fingerprint(new_case)
+    this_report = fingerprint(new_case)
     if idempotency_key is None:
         case_no = f"{case_prefix}-{_random_code(CASE_NUMBER_LENGTH)}"
     else:
@@ -131,10 +131,10 @@ async def report_case(
             client,
             case,
             task_queue,
-            memo={FINGERPRINT_MEMO: fingerprint, LOOKUP_CODE_MEMO: case.lookup_code},
+            memo={FINGERPRINT_MEMO: this_report, LOOKUP_CODE_MEMO: case.lookup_code},
         )
     except WorkflowAlreadyStartedError:
-        return await _earlier_report(client, case_no, fingerprint)
+        return await _earlier_report(client, case_no, this_report)
     assert case.lookup_code is not None
     return ReportedCase(case_no=case_no, lookup_code=case.lookup_code, created=True)
 
@@ -175,7 +175,8 @@ def _report(new_case: NewCase, grid: GridRecord, actor: Actor, at: datetime) -> 
     )
 
 
-def _fingerprint(new_case: NewCase) -> str:
+def fingerprint(new_case: NewCase) -> str:
+    """What identifies a report: the same report sent twice has the same fingerprint."""
     return hashlib.sha256(new_case.model_dump_json().encode()).hexdigest()
 
 

@@ -7,7 +7,6 @@ never the reporter's name, phone or the report's own words and street address. I
 grid's name and the grid's centre, not the reported point.
 """
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from domain.model import Role, Source, Stage, Status, Urgency
-from gridloop import open311_keys
+from gridloop import intake, open311_keys
 from gridloop.access import Principal
 from gridloop.gridmap import GridMap
 from gridloop.intake import NewCase
@@ -103,14 +102,13 @@ def status_notes(stage: Stage, status: Status, reply: str | None, language: str)
 
 # ---- error descriptions -------------------------------------------------------------------------
 
+# Open311's own errors; the rest (not found, unknown grid, too large…) are the API's.
 MESSAGES: dict[str, tuple[str, str]] = {
-    "not_found": ("请求的资源不存在。", "Not found."),
     "bad_request": ("请求不合法。", "The request is not valid."),
     "unknown_format": (
         "不支持格式“{format}”，请用 .xml 或 .json。",
         "No format {format}: use .xml or .json.",
     ),
-    "method_not_allowed": ("此地址不支持该请求方法。", "This method is not allowed here."),
     "api_key_missing": (
         "提交服务请求需要 api_key。",
         "Posting a service request needs an api_key.",
@@ -127,7 +125,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "form_not_utf8": ("表单须为 UTF-8 编码。", "The form must be UTF-8."),
     "form_too_many_fields": ("表单字段超过 {limit} 个。", "The form has more than {limit} fields."),
-    "request_too_large": ("请求内容过大。", "The request body is too large."),
     "location_missing": (
         "请提供位置：本县范围内的 lat 和 long，或 attribute[grid]（网格编码）。",
         "Say where: lat and long inside the county, or attribute[grid] (a grid code).",
@@ -137,7 +134,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "lat={lat}, long={long} is in none of the county's grids; check it or send "
         "attribute[grid].",
     ),
-    "unknown_grid": ("网格“{code}”不存在。", "There is no grid {code}."),
     "attribute_repeated": (
         "attribute[{code}] 只能有一个值。",
         "attribute[{code}] takes one value.",
@@ -462,7 +458,7 @@ async def post_request(
         )
     except ValidationError as invalid:
         raise _invalid(invalid) from invalid
-    key = idempotency_key or hashlib.sha256(new_case.model_dump_json().encode()).hexdigest()
+    key = idempotency_key or intake.fingerprint(new_case)
     reporter = Principal(user_id=open311_keys.reporter_id(client), role=Role.REPORTER)
     try:
         reported = await service.report(reporter, new_case, key)

@@ -264,8 +264,12 @@ async def run_worker(settings: Settings) -> int:
         try:
             install_tracing(settings, "gridloop-worker")
             if settings.metrics_port:
-                serve_metrics(settings.http_host, settings.metrics_port)
                 metrics_url = f"http://{settings.http_host}:{settings.metrics_port}/metrics"
+                try:
+                    serve_metrics(settings.http_host, settings.metrics_port)
+                except OSError as taken:
+                    log.error("could not serve metrics", url=metrics_url, error=str(taken))
+                    return 1
                 log.info("serving metrics (until the process ends)", url=metrics_url)
             client = await _unless_stopped(connect(address, settings.temporal_namespace), stopping)
             if settings.temporal_address is not None:
@@ -278,8 +282,7 @@ async def run_worker(settings: Settings) -> int:
             worker = build_worker(client, settings)
         except _Stopped:
             return 0
-        except (RuntimeError, RPCError, CalendarError, OSError) as exc:
-            # OSError: the metrics port is taken.
+        except (RuntimeError, RPCError, CalendarError) as exc:
             log.error("could not start the worker", temporal=address, error=str(exc))
             return 1
 
