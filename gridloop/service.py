@@ -107,36 +107,31 @@ class CaseService:
         self, principal: Principal, new_case: intake.NewCase, idempotency_key: str | None
     ) -> intake.ReportedCase:
         with _counted("report"):
-            return await self._report(principal, new_case, idempotency_key)
-
-    async def _report(
-        self, principal: Principal, new_case: intake.NewCase, idempotency_key: str | None
-    ) -> intake.ReportedCase:
-        if principal.role not in (Role.GRID_WORKER, Role.COORDINATOR, Role.REPORTER):
-            raise Refused(RefusalKind.FORBIDDEN, "forbidden")
-        _require_grid(principal, new_case.grid)
-        try:
-            with self.intake.admit():
-                return await intake.report_case(
-                    self.client,
-                    self.sessions,
-                    new_case=new_case,
-                    reported_by=principal.actor(),
-                    reported_at=datetime.now(UTC),
-                    task_queue=self.settings.task_queue,
-                    case_prefix=self.settings.case_prefix,
-                    idempotency_key=idempotency_key,
-                )
-        except Saturated as saturated:
-            raise Refused(RefusalKind.UNAVAILABLE, "intake_busy") from saturated
-        except intake.UnknownReference as unknown:
-            raise Refused(
-                RefusalKind.INVALID, f"unknown_{unknown.kind}", {"code": unknown.code}
-            ) from unknown
-        except intake.IdempotencyConflict as conflict:
-            raise Refused(RefusalKind.CONFLICT, "idempotency_key_reused") from conflict
-        except RPCError as failed:
-            raise Refused(RefusalKind.UNAVAILABLE, "temporal_unavailable") from failed
+            if principal.role not in (Role.GRID_WORKER, Role.COORDINATOR, Role.REPORTER):
+                raise Refused(RefusalKind.FORBIDDEN, "forbidden")
+            _require_grid(principal, new_case.grid)
+            try:
+                with self.intake.admit():
+                    return await intake.report_case(
+                        self.client,
+                        self.sessions,
+                        new_case=new_case,
+                        reported_by=principal.actor(),
+                        reported_at=datetime.now(UTC),
+                        task_queue=self.settings.task_queue,
+                        case_prefix=self.settings.case_prefix,
+                        idempotency_key=idempotency_key,
+                    )
+            except Saturated as saturated:
+                raise Refused(RefusalKind.UNAVAILABLE, "intake_busy") from saturated
+            except intake.UnknownReference as unknown:
+                raise Refused(
+                    RefusalKind.INVALID, f"unknown_{unknown.kind}", {"code": unknown.code}
+                ) from unknown
+            except intake.IdempotencyConflict as conflict:
+                raise Refused(RefusalKind.CONFLICT, "idempotency_key_reused") from conflict
+            except RPCError as failed:
+                raise Refused(RefusalKind.UNAVAILABLE, "temporal_unavailable") from failed
 
     async def snapshot(self, principal: Principal, case_no: str) -> CaseSnapshot:
         """The case as its workflow holds it; not found unless the caller may see it."""
@@ -171,27 +166,20 @@ class CaseService:
     ) -> Urge:
         """催办 is a Signal: accepted for delivery once the department has open work."""
         with _counted(cases.ACTION_NAMES[Urge]):
-            return await self._urge(principal, case_no, fields, idempotency_key)
-
-    async def _urge(
-        self,
-        principal: Principal,
-        case_no: str,
-        fields: Mapping[str, Any],
-        idempotency_key: str | None,
-    ) -> Urge:
-        command = await self._command(principal, case_no, Urge, fields, idempotency_key)
-        assert isinstance(command, Urge)
-        with self.sessions() as session:
-            assigned = queries.open_assignment(session, case_no, command.department)
-        if assigned is None:
-            raise Refused(
-                RefusalKind.CONFLICT, Refusal.NOT_ASSIGNED.value, {"department": command.department}
-            )
-        handle = cases.case_handle(self.client, case_no)
-        async with _temporal_errors(handle, case_no):
-            await cases.urge(handle, command)
-        return command
+            command = await self._command(principal, case_no, Urge, fields, idempotency_key)
+            assert isinstance(command, Urge)
+            with self.sessions() as session:
+                assigned = queries.open_assignment(session, case_no, command.department)
+            if assigned is None:
+                raise Refused(
+                    RefusalKind.CONFLICT,
+                    Refusal.NOT_ASSIGNED.value,
+                    {"department": command.department},
+                )
+            handle = cases.case_handle(self.client, case_no)
+            async with _temporal_errors(handle, case_no):
+                await cases.urge(handle, command)
+            return command
 
     async def projected(self, case_no: str, sequence: int) -> bool:
         """Wait a moment until the read model holds the case through event `sequence`, so that a

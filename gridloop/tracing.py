@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import Interceptor
 
 from gridloop.logging import get_logger
+from gridloop.request_log import OPS_ROUTES, QUIET_PREFIXES
 from gridloop.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
 class TracingUnavailable(RuntimeError):
@@ -113,7 +112,7 @@ def client_interceptors() -> list[Interceptor]:
 def untraced(scope: MutableMapping[str, Any]) -> bool:
     """Requests FastAPI records no spans for: scrapes, probes and static files."""
     path = str(scope.get("path", ""))
-    return path in UNTRACED_PATHS or path.startswith("/static/")
+    return path in OPS_ROUTES or path.startswith(QUIET_PREFIXES)
 
 
 def shutdown_tracing() -> None:
