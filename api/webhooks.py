@@ -226,25 +226,21 @@ DELIVERY_COLUMNS = tuple(name for name in Delivery.model_fields if name not in (
 
 
 def _department_registering(principal: Principal, named: str | None) -> str:
-    if principal.role is Role.DEPARTMENT and principal.department is not None:
-        if named not in (None, principal.department):
-            raise ApiError(status.HTTP_403_FORBIDDEN, "forbidden")
-        return principal.department
-    if principal.role is Role.COORDINATOR:
-        if named is None:
-            raise ApiError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "validation_error",
-                details=[
-                    {
-                        "loc": ["body", "department"],
-                        "msg": "a coordinator names the department",
-                        "type": "missing",
-                    }
-                ],
-            )
-        return named
-    raise ApiError(status.HTTP_403_FORBIDDEN, "forbidden")
+    """A department registers for itself; a coordinator names the department."""
+    department = _scope(principal, named)
+    if department is None:
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "validation_error",
+            details=[
+                {
+                    "loc": ["body", "department"],
+                    "msg": "a coordinator names the department",
+                    "type": "missing",
+                }
+            ],
+        )
+    return department
 
 
 def _scope(principal: Principal, named: str | None) -> str | None:

@@ -224,7 +224,7 @@ def record_attempts(session: Session, results: Sequence[AttemptResult]) -> None:
         )
 
 
-def fail_pending(session: Session, notification_id: str, webhook_ids: Sequence[str]) -> list[str]:
+def fail_pending(session: Session, notification_id: str, webhook_ids: Sequence[str]) -> None:
     """After the last attempt: every delivery of the notification still pending has failed."""
     rows = session.scalars(
         select(WebhookDeliveryRecord).where(
@@ -233,11 +233,8 @@ def fail_pending(session: Session, notification_id: str, webhook_ids: Sequence[s
             WebhookDeliveryRecord.status == DeliveryStatus.PENDING.value,
         )
     )
-    failed = []
     for row in rows:
         row.status = DeliveryStatus.FAILED.value
-        failed.append(row.webhook_id)
-    return failed
 
 
 def delivery_statuses(session: Session, notification_id: str) -> dict[str, DeliveryStatus]:
