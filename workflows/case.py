@@ -68,7 +68,7 @@ PLANNING_RETRY = RetryPolicy(
 # this run. Asked once, as a run starts: runs begun before it never notify, and continue as new
 # with their old arguments; the run after them notifies from the first event it did not carry.
 NOTIFICATIONS_PATCH = "department-notifications"
-# Since this patch, the projection write says which notifications have a webhook to go to, and the
+# Since this patch, the projection write says which notified departments have a webhook, and the
 # case starts deliveries for those alone: most departments have none, and a child workflow for
 # each of their notifications cost every dispatch, urge and escalation several server round
 # trips (docs/performance.md). Runs begun before it keep a notifier of their own that starts a
